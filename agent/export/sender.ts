@@ -1,0 +1,208 @@
+// BatchSender: streams batches to the collector over gRPC and keeps every batch until the
+// collector acknowledges it (by sequence), resending the unacknowledged ones after a
+// reconnect. The buffer is bounded in batches and bytes; when full, the oldest batches go
+// and the caller is told exactly what was dropped, so it can be reported as loss.
+import * as grpc from '@grpc/grpc-js';
+import type { Logger } from '../../common/log';
+import { Batch } from '../../gen/tcpscope/v1/events';
+import { type AgentHello, type IngestAck, IngestServiceClient, type IngestRequest } from '../../gen/tcpscope/v1/ingest';
+
+export interface SenderOptions {
+  address: string;
+  credentials?: grpc.ChannelCredentials;
+  hello: AgentHello;
+  maxBatches: number;
+  maxBytes: number;
+  maxInFlight: number;
+  maxMessageBytes?: number;
+  log: Logger;
+  /** Called for each batch dropped unsent because the buffer was full. */
+  onDrop: (batch: Batch, reason: 'buffer-full' | 'rejected') => void;
+  minBackoffMs?: number;
+  maxBackoffMs?: number;
+}
+
+interface Entry {
+  batch: Batch;
+  bytes: number;
+  events: number;
+  sent: boolean;
+}
+
+export interface SenderStats {
+  connected: boolean;
+  buffered: number;
+  bufferedBytes: number;
+  inFlight: number;
+  sent: number;
+  acked: number;
+  duplicates: number;
+  rejected: number;
+  droppedBatches: number;
+  droppedEvents: number;
+  reconnects: number;
+  lastAckedSeq: number;
+}
+
+export function batchEvents(b: Batch): number {
+  return b.sessions.length + b.retransmits.length;
+}
+
+export class BatchSender {
+  private readonly client: IngestServiceClient;
+  private buffer: Entry[] = [];
+  private bufferedBytes = 0;
+  private inFlight = 0;
+  private call: grpc.ClientDuplexStream<IngestRequest, IngestAck> | undefined;
+  private connected = false;
+  private stopped = false;
+  private backoffMs: number;
+  private retryTimer: NodeJS.Timeout | undefined;
+  private waiters: Array<() => void> = [];
+  private readonly st: SenderStats = {
+    connected: false, buffered: 0, bufferedBytes: 0, inFlight: 0, sent: 0, acked: 0, duplicates: 0,
+    rejected: 0, droppedBatches: 0, droppedEvents: 0, reconnects: 0, lastAckedSeq: 0,
+  };
+
+  constructor(private readonly opts: SenderOptions) {
+    this.backoffMs = opts.minBackoffMs ?? 200;
+    const maxMsg = opts.maxMessageBytes ?? 16 * 1024 * 1024;
+    this.client = new IngestServiceClient(opts.address, opts.credentials ?? grpc.credentials.createInsecure(), {
+      'grpc.keepalive_time_ms': 20_000,
+      'grpc.keepalive_timeout_ms': 10_000,
+      'grpc.keepalive_permit_without_calls': 1,
+      'grpc.max_send_message_length': maxMsg,
+      'grpc.max_receive_message_length': maxMsg,
+      'grpc.default_compression_algorithm': 2, // gzip
+      'grpc.initial_reconnect_backoff_ms': 200,
+      'grpc.max_reconnect_backoff_ms': 5_000,
+    });
+  }
+
+  start(): void {
+    this.connect();
+  }
+
+  enqueue(batch: Batch): void {
+    const bytes = Batch.encode(batch).finish().length;
+    this.buffer.push({ batch, bytes, events: batchEvents(batch), sent: false });
+    this.bufferedBytes += bytes;
+    while (this.buffer.length > this.opts.maxBatches || (this.bufferedBytes > this.opts.maxBytes && this.buffer.length > 1)) {
+      const old = this.buffer.shift()!;
+      this.bufferedBytes -= old.bytes;
+      if (old.sent) this.inFlight--;
+      this.st.droppedBatches++;
+      this.st.droppedEvents += old.events;
+      this.opts.onDrop(old.batch, 'buffer-full');
+    }
+    this.pump();
+  }
+
+  stats(): SenderStats {
+    return { ...this.st, connected: this.connected, buffered: this.buffer.length, bufferedBytes: this.bufferedBytes, inFlight: this.inFlight };
+  }
+
+  /** Resolves when everything buffered is acknowledged, or after timeoutMs (false). */
+  drain(timeoutMs: number): Promise<boolean> {
+    if (this.buffer.length === 0) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const t = setTimeout(() => resolve(false), timeoutMs);
+      this.waiters.push(() => {
+        clearTimeout(t);
+        resolve(true);
+      });
+    });
+  }
+
+  stop(): void {
+    this.stopped = true;
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    this.call?.end();
+    this.call?.cancel();
+    this.client.close();
+  }
+
+  private connect(): void {
+    if (this.stopped) return;
+    const call = this.client.stream();
+    this.call = call;
+    let opened = false;
+    call.on('data', (ack: IngestAck) => {
+      if (!opened) {
+        opened = true;
+        this.connected = true;
+        this.backoffMs = this.opts.minBackoffMs ?? 200;
+        this.opts.log.info({ collector: this.opts.address }, 'connected to collector');
+      }
+      this.onAck(ack);
+    });
+    call.on('metadata', () => {
+      if (!opened) {
+        opened = true;
+        this.connected = true;
+        this.backoffMs = this.opts.minBackoffMs ?? 200;
+        this.opts.log.info({ collector: this.opts.address }, 'connected to collector');
+      }
+    });
+    call.on('error', (err: grpc.ServiceError) => this.onBroken(call, err.details || err.message));
+    call.on('end', () => this.onBroken(call, 'stream ended by collector'));
+    call.write({ hello: this.opts.hello, batch: undefined });
+    for (const e of this.buffer) e.sent = false;
+    this.inFlight = 0;
+    this.pump();
+  }
+
+  private onBroken(call: grpc.ClientDuplexStream<IngestRequest, IngestAck>, why: string): void {
+    if (this.call !== call) return;
+    this.call = undefined;
+    const was = this.connected;
+    this.connected = false;
+    for (const e of this.buffer) e.sent = false;
+    this.inFlight = 0;
+    if (this.stopped) return;
+    this.st.reconnects++;
+    const delay = Math.round(this.backoffMs * (0.5 + Math.random()));
+    this.backoffMs = Math.min(this.backoffMs * 2, this.opts.maxBackoffMs ?? 10_000);
+    if (was) this.opts.log.warn({ why, retryInMs: delay, buffered: this.buffer.length }, 'lost collector stream; will resend unacknowledged batches');
+    else this.opts.log.debug({ why, retryInMs: delay }, 'collector not reachable');
+    this.retryTimer = setTimeout(() => this.connect(), delay);
+    this.retryTimer.unref?.();
+  }
+
+  private onAck(ack: IngestAck): void {
+    if (ack.seq === 0) return; // hello acknowledgement
+    const i = this.buffer.findIndex((e) => e.batch.seq === ack.seq);
+    if (i === -1) return; // dropped meanwhile, or an ack for a previous stream
+    const [e] = this.buffer.splice(i, 1);
+    this.bufferedBytes -= e!.bytes;
+    if (e!.sent) this.inFlight--;
+    if (ack.error) {
+      this.st.rejected++;
+      this.opts.log.error({ seq: ack.seq, error: ack.error }, 'collector rejected a batch');
+      this.opts.onDrop(e!.batch, 'rejected');
+    } else {
+      this.st.acked++;
+      if (ack.duplicate) this.st.duplicates++;
+      this.st.lastAckedSeq = Math.max(this.st.lastAckedSeq, ack.seq);
+    }
+    if (this.buffer.length === 0) {
+      const w = this.waiters;
+      this.waiters = [];
+      for (const f of w) f();
+    }
+    this.pump();
+  }
+
+  private pump(): void {
+    const call = this.call;
+    if (!call) return;
+    for (const e of this.buffer) {
+      if (this.inFlight >= this.opts.maxInFlight) break;
+      if (e.sent) continue;
+      e.sent = true;
+      this.inFlight++;
+      this.st.sent++;
+      call.write({ hello: undefined, batch: e.batch });
+    }
+  }
+}

@@ -1,0 +1,96 @@
+// The gRPC ingest service: one bidirectional stream per agent. The agent says hello
+// first; each batch is checked (validate.ts), applied once (duplicates by run id and
+// sequence are acknowledged but not applied again) and acknowledged by sequence. A bad
+// batch gets an ack carrying the error; the stream and other agents carry on.
+import type * as grpc from '@grpc/grpc-js';
+import { status as GrpcStatus } from '@grpc/grpc-js';
+import type { Logger } from '../../common/log';
+import { RateLimitedLog } from '../../common/log';
+import type { Batch } from '../../gen/tcpscope/v1/events';
+import type { AgentHello, IngestAck, IngestRequest, IngestServiceServer } from '../../gen/tcpscope/v1/ingest';
+import type { FlowEvent } from '../events';
+import type { AgentRegistry } from './agents';
+import { BatchError, decodeBatch } from './validate';
+
+export interface IngestSink {
+  apply(events: FlowEvent[]): void;
+}
+
+export interface IngestOptions {
+  maxBatchEvents: number;
+  log: Logger;
+}
+
+export function makeIngestService(registry: AgentRegistry, sink: IngestSink, opts: IngestOptions): IngestServiceServer {
+  const rejectLog = new RateLimitedLog(opts.log, 'rejected batches from agents');
+  return {
+    stream(call: grpc.ServerDuplexStream<IngestRequest, IngestAck>): void {
+      let hello: AgentHello | undefined;
+      const fail = (code: GrpcStatus, details: string) => {
+        call.emit('error', { code, details });
+      };
+      call.on('data', (req: IngestRequest) => {
+        if (req.hello) {
+          const h = req.hello;
+          if (!h.nodeName || h.nodeName.length > 253 || !h.runId || h.runId.length > 128) {
+            fail(GrpcStatus.INVALID_ARGUMENT, 'hello: node_name (1-253 chars) and run_id (1-128 chars) are required');
+            return;
+          }
+          if (hello) registry.disconnect(hello.nodeName);
+          hello = h;
+          registry.connect(h);
+          call.write({ runId: h.runId, seq: 0, duplicate: false, error: '' });
+          return;
+        }
+        if (!req.batch) return;
+        if (!hello) {
+          fail(GrpcStatus.FAILED_PRECONDITION, 'send an AgentHello before the first batch');
+          return;
+        }
+        call.write(applyBatch(req.batch, hello));
+      });
+      call.on('end', () => {
+        if (hello) registry.disconnect(hello.nodeName);
+        hello = undefined;
+        call.end();
+      });
+      call.on('error', () => {
+        if (hello) registry.disconnect(hello.nodeName);
+        hello = undefined;
+      });
+      call.on('cancelled', () => {
+        if (hello) registry.disconnect(hello.nodeName);
+        hello = undefined;
+      });
+    },
+  };
+
+  function applyBatch(b: Batch, hello: AgentHello): IngestAck {
+    const ack: IngestAck = { runId: b.runId, seq: b.seq, duplicate: false, error: '' };
+    if (b.runId !== hello.runId || b.nodeName !== hello.nodeName) {
+      ack.error = `batch from run ${b.runId} / node ${b.nodeName} on a stream opened by run ${hello.runId} / node ${hello.nodeName}`;
+      registry.countRejected(hello.nodeName);
+      return ack;
+    }
+    if (registry.isDuplicate(b.runId, b.seq)) {
+      ack.duplicate = true;
+      registry.countDuplicate(hello.nodeName);
+      return ack;
+    }
+    let decoded;
+    try {
+      decoded = decodeBatch(b, { maxEvents: opts.maxBatchEvents });
+    } catch (err) {
+      if (!(err instanceof BatchError)) throw err;
+      ack.error = `invalid batch seq ${b.seq}: ${err.message}`;
+      registry.countRejected(hello.nodeName);
+      rejectLog.add(1, { node: hello.nodeName, error: err.message });
+      return ack;
+    }
+    sink.apply(decoded.events);
+    for (const l of b.losses) registry.addLoss(hello.nodeName, l);
+    if (b.counters) registry.addCounters(hello.nodeName, b.counters.retransmitFailed, b.counters.bpftraceRestarts);
+    registry.markApplied(hello.nodeName, b.runId, b.seq, decoded.sessions, decoded.retransmits);
+    return ack;
+  }
+}

@@ -1,0 +1,108 @@
+// The ingest edge: checks a batch from an agent field by field and turns it into
+// collector events. Anything impossible (an index out of range, an address of the wrong
+// length, a port above 65535, too many events) rejects the whole batch with a clear error;
+// nothing of a rejected batch is applied.
+import { bytesToIp } from '../../common/addr';
+import { AddressFamily, CaState, Direction, TcpState, type Batch } from '../../gen/tcpscope/v1/events';
+import type { FlowEvent, RetransEv, SessionEv } from '../events';
+
+export class BatchError extends Error {}
+
+export interface DecodedBatch {
+  events: FlowEvent[];
+  sessions: number;
+  retransmits: number;
+}
+
+export interface ValidateLimits {
+  maxEvents: number;
+}
+
+const MAX_U32 = 0xffffffff;
+
+function check(cond: boolean, msg: string): asserts cond {
+  if (!cond) throw new BatchError(msg);
+}
+
+function validEnum(e: object, v: number): boolean {
+  return Object.values(e).includes(v) && v >= 0;
+}
+
+export function decodeBatch(b: Batch, limits: ValidateLimits): DecodedBatch {
+  check(typeof b.runId === 'string' && b.runId.length > 0 && b.runId.length <= 128, 'batch.run_id: must be 1-128 characters');
+  check(Number.isSafeInteger(b.seq) && b.seq > 0, `batch.seq: must be a positive integer, got ${b.seq}`);
+  check(b.nodeName.length > 0 && b.nodeName.length <= 253, 'batch.node_name: must be 1-253 characters');
+  const total = b.sessions.length + b.retransmits.length;
+  check(total <= limits.maxEvents, `batch has ${total} events; at most ${limits.maxEvents} are accepted per batch`);
+  check(/^\d{1,20}$/.test(b.baseTimeUnixNs), `batch.base_time_unix_ns: not an unsigned integer: "${b.baseTimeUnixNs}"`);
+  const baseNs = BigInt(b.baseTimeUnixNs);
+  check(total === 0 || baseNs > 0n, 'batch.base_time_unix_ns: must be set when the batch has events');
+
+  const eps = b.endpoints.map((e, i) => {
+    const fam = e.family === AddressFamily.ADDRESS_FAMILY_INET ? 4 : e.family === AddressFamily.ADDRESS_FAMILY_INET6 ? 6 : 0;
+    check(fam !== 0, `endpoints[${i}].family: unknown address family ${e.family}`);
+    const len = fam === 4 ? 4 : 16;
+    check(e.localAddr.length === len && e.remoteAddr.length === len, `endpoints[${i}]: IPv${fam} addresses must be ${len} bytes`);
+    check(e.localPod <= b.pods.length, `endpoints[${i}].local_pod: ${e.localPod} is beyond the ${b.pods.length} pods of the batch`);
+    check(Number.isSafeInteger(e.netnsInode) && Number.isSafeInteger(e.cgroupId) && e.netnsInode >= 0 && e.cgroupId >= 0, `endpoints[${i}]: netns inode and cgroup id must be unsigned integers`);
+    return {
+      family: fam as 4 | 6,
+      laddr: bytesToIp(e.localAddr),
+      raddr: bytesToIp(e.remoteAddr),
+      netnsInode: e.netnsInode,
+      cgroupId: e.cgroupId,
+      localPod: e.localPod ? b.pods[e.localPod - 1] : undefined,
+    };
+  });
+  b.pods.forEach((p, i) => check(p.name.length <= 253 && p.namespace.length <= 253 && p.uid.length <= 64, `pods[${i}]: name, namespace or uid too long`));
+  b.strings.forEach((s, i) => check(s.length <= 64, `strings[${i}]: longer than 64 characters`));
+
+  const events: FlowEvent[] = new Array(total);
+  let n = 0;
+  // Times: base split into µs + ns remainder, deltas summed as plain numbers (fast path).
+  const baseUs = Number(baseNs / 1000n);
+  const baseRemNs = Number(baseNs % 1000n);
+  let off = 0;
+  for (let i = 0; i < b.sessions.length; i++) {
+    const s = b.sessions[i]!;
+    const ep = eps[s.endpoints];
+    check(ep !== undefined, `sessions[${i}].endpoints: index ${s.endpoints} is beyond the ${eps.length} endpoints of the batch`);
+    check(s.localPort <= 65535 && s.remotePort <= 65535, `sessions[${i}]: port above 65535`);
+    check(s.comm <= b.strings.length, `sessions[${i}].comm: index ${s.comm} is beyond the strings of the batch`);
+    check(Number.isSafeInteger(s.txBytes) && s.txBytes >= 0 && Number.isSafeInteger(s.rxBytes) && s.rxBytes >= 0, `sessions[${i}]: byte counts must be unsigned integers`);
+    check(Number.isSafeInteger(s.durationUs) && s.durationUs >= 0 && s.durationUs < 10 * 365 * 86400e6, `sessions[${i}].duration_us: impossible value ${s.durationUs}`);
+    check(s.pid <= 4194304 && s.retransSegs <= MAX_U32 && s.srttUs <= MAX_U32, `sessions[${i}]: pid, retrans_segs or srtt out of range`);
+    check(validEnum(Direction, s.direction), `sessions[${i}].direction: unknown value ${s.direction}`);
+    off += s.timeDeltaNs;
+    const timeUs = baseUs + Math.floor((baseRemNs + off) / 1000);
+    check(Number.isSafeInteger(off) && timeUs > 0, `sessions[${i}].time_delta_ns: time out of range`);
+    const ev: SessionEv = {
+      type: 'life', timeUs, node: b.nodeName, ...ep,
+      lport: s.localPort, rport: s.remotePort, direction: s.direction,
+      txBytes: s.txBytes, rxBytes: s.rxBytes, durationUs: s.durationUs, retransSegs: s.retransSegs,
+      pid: s.pid, comm: s.comm ? b.strings[s.comm - 1]! : '', failedConnect: s.failedConnect,
+      srttUs: s.srttUs, bornBeforeTrace: s.bornBeforeTrace,
+    };
+    events[n++] = ev;
+  }
+  off = 0;
+  for (let i = 0; i < b.retransmits.length; i++) {
+    const r = b.retransmits[i]!;
+    const ep = eps[r.endpoints];
+    check(ep !== undefined, `retransmits[${i}].endpoints: index ${r.endpoints} is beyond the ${eps.length} endpoints of the batch`);
+    check(r.localPort <= 65535 && r.remotePort <= 65535, `retransmits[${i}]: port above 65535`);
+    check(validEnum(TcpState, r.state) && r.state !== TcpState.TCP_STATE_UNSPECIFIED, `retransmits[${i}].state: unknown TCP state ${r.state}`);
+    check(validEnum(CaState, r.caState), `retransmits[${i}].ca_state: unknown value ${r.caState}`);
+    check(validEnum(Direction, r.direction), `retransmits[${i}].direction: unknown value ${r.direction}`);
+    off += r.timeDeltaNs;
+    const timeUs = baseUs + Math.floor((baseRemNs + off) / 1000);
+    check(Number.isSafeInteger(off) && timeUs > 0, `retransmits[${i}].time_delta_ns: time out of range`);
+    const ev: RetransEv = {
+      type: 'retrans', timeUs, node: b.nodeName, ...ep,
+      lport: r.localPort, rport: r.remotePort, direction: r.direction, state: r.state, caState: r.caState,
+    };
+    events[n++] = ev;
+  }
+  for (const [i, l] of b.losses.entries()) check(Number.isSafeInteger(l.count) && l.count >= 0, `losses[${i}].count: must be an unsigned integer`);
+  return { events, sessions: b.sessions.length, retransmits: b.retransmits.length };
+}

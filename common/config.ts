@@ -1,0 +1,82 @@
+// The one configuration schema for the agent and the collector. Each setting has one
+// name, one environment variable, one command-line flag, a default and a description;
+// flags, environment and Helm values (charts/tcpscope) all map onto it, and --help is
+// generated from it. Values are checked here, once, with a clear error.
+import type { Command } from 'commander';
+import { z } from 'zod';
+
+export interface Setting<T> {
+  env: string;
+  flag: string;            // long flag without dashes
+  description: string;
+  schema: z.ZodType<T>;
+  default: T;
+}
+
+const port = z.coerce.number().int().min(0).max(65535);
+const positiveInt = z.coerce.number().int().positive();
+const bool = z.union([z.boolean(), z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1')]);
+const hostPort = z.string().regex(/^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.\-_]+):\d{1,5}$/, 'expected host:port');
+
+function setting<T>(env: string, flag: string, schema: z.ZodType<T>, def: T, description: string): Setting<T> {
+  return { env, flag, schema, default: def, description };
+}
+
+export const agentSettings = {
+  nodeName: setting('NODE_NAME', 'node-name', z.string().min(1), '', 'this node\'s name (downward API spec.nodeName; default: the host name)'),
+  collector: setting('TCPSCOPE_COLLECTOR', 'collector', hostPort, '127.0.0.1:7400', 'collector gRPC address host:port'),
+  batchMaxEvents: setting('TCPSCOPE_BATCH_MAX_EVENTS', 'batch-max-events', positiveInt, 4096, 'flush a batch when it holds this many events'),
+  batchFlushMs: setting('TCPSCOPE_BATCH_FLUSH_MS', 'batch-flush-ms', z.coerce.number().int().min(10).max(1000), 1000, 'flush a non-empty batch at least this often (ms, at most 1000)'),
+  bufferMaxBatches: setting('TCPSCOPE_BUFFER_MAX_BATCHES', 'buffer-max-batches', positiveInt, 1024, 'unacknowledged batches kept for resending; the oldest go first (counted)'),
+  bufferMaxBytes: setting('TCPSCOPE_BUFFER_MAX_BYTES', 'buffer-max-bytes', positiveInt, 64 * 1024 * 1024, 'bytes of unacknowledged batches kept for resending'),
+  maxInFlight: setting('TCPSCOPE_MAX_IN_FLIGHT', 'max-in-flight', positiveInt, 32, 'batches sent but not yet acknowledged, at most'),
+  bpftrace: setting('TCPSCOPE_BPFTRACE', 'bpftrace', z.string().min(1), 'bpftrace', 'bpftrace binary'),
+  mapKeysMax: setting('BPFTRACE_MAP_KEYS_MAX', 'map-keys-max', positiveInt, 65536, 'bpftrace map size (sockets tracked at once)'),
+  metricsPort: setting('TCPSCOPE_AGENT_METRICS_PORT', 'metrics-port', port, 0, 'Prometheus /metrics port (0 = off)'),
+  kubernetes: setting('TCPSCOPE_KUBERNETES', 'kubernetes', bool, false, 'watch this node\'s pods to attribute sockets (kubeconfig or in-cluster)'),
+};
+
+export const collectorSettings = {
+  grpcListen: setting('TCPSCOPE_GRPC_LISTEN', 'grpc-listen', hostPort, '127.0.0.1:7400', 'gRPC listen address (ingest and query)'),
+  httpListen: setting('TCPSCOPE_HTTP_LISTEN', 'http-listen', hostPort, '127.0.0.1:7401', 'HTTP listen address (JSON API, web UI, /metrics)'),
+  ringSize: setting('TCPSCOPE_RING_SIZE', 'ring-size', positiveInt, 200_000, 'recent raw events kept in memory for observe'),
+  bucketSeconds: setting('TCPSCOPE_BUCKET_SECONDS', 'bucket-seconds', positiveInt, 10, 'width of the per-flow rollup buckets (s)'),
+  memoryRetentionMinutes: setting('TCPSCOPE_MEMORY_RETENTION_MINUTES', 'memory-retention-minutes', positiveInt, 120, 'rollup buckets kept in memory (min)'),
+  maxBatchEvents: setting('TCPSCOPE_MAX_BATCH_EVENTS', 'max-batch-events', positiveInt, 65536, 'reject batches with more events than this'),
+  maxMessageBytes: setting('TCPSCOPE_MAX_MESSAGE_BYTES', 'max-message-bytes', positiveInt, 16 * 1024 * 1024, 'largest gRPC message accepted'),
+  kubernetes: setting('TCPSCOPE_KUBERNETES', 'kubernetes', bool, false, 'watch pods, services and nodes cluster-wide to name remote ends'),
+};
+
+export type Settings = Record<string, Setting<any>>;
+export type ConfigOf<S extends Settings> = { [K in keyof S]: S[K] extends Setting<infer T> ? T : never };
+
+/** Adds one --flag per setting to a command, with the env var and default in the help. */
+export function addSettingOptions(cmd: Command, settings: Settings): Command {
+  for (const s of Object.values(settings)) {
+    const def = s.default === '' ? '' : ` (default: ${String(s.default)})`;
+    cmd.option(`--${s.flag} <value>`, `${s.description}; env ${s.env}${def}`);
+  }
+  return cmd;
+}
+
+/** Flags win over environment, environment over defaults. Throws one error naming every bad value. */
+export function loadConfig<S extends Settings>(settings: S, flags: Record<string, unknown>, env: NodeJS.ProcessEnv = process.env): ConfigOf<S> {
+  const out: Record<string, unknown> = {};
+  const errors: string[] = [];
+  for (const [key, s] of Object.entries(settings)) {
+    const camel = s.flag.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
+    const raw = flags[camel] ?? env[s.env];
+    if (raw === undefined || raw === '') {
+      out[key] = s.default;
+      continue;
+    }
+    const r = s.schema.safeParse(raw);
+    if (r.success) out[key] = r.data;
+    else errors.push(`--${s.flag} / ${s.env}=${JSON.stringify(raw)}: ${r.error.issues.map((i) => i.message).join('; ')}`);
+  }
+  if (errors.length) throw new Error(`invalid configuration:\n  ${errors.join('\n  ')}`);
+  return out as ConfigOf<S>;
+}
+
+export type AgentConfig = ConfigOf<typeof agentSettings>;
+export type CollectorConfig = ConfigOf<typeof collectorSettings>;
