@@ -1,9 +1,10 @@
 // Batcher: turns records into wire batches (tcpscope.v1.Batch). Endpoints, pods and
 // strings go into per-batch dictionaries and times are deltas, so an event costs a few
 // varint bytes. A batch is flushed when it holds maxEvents events, or flushMs after its
-// first event (at most every second), whichever comes first.
+// first event (at most every second), whichever comes first. Loss totals are not the
+// batcher's: the sender stamps them on each batch as it goes out.
 import { ipToBytes } from '../../common/addr';
-import { AddressFamily, type Batch, type Endpoints, LossReason, type PodRef, type RetransmitEvent, type SessionEvent } from '../../gen/tcpscope/v1/events';
+import { AddressFamily, type Batch, type Endpoints, type PodRef, type RetransmitEvent, type SessionEvent } from '../../gen/tcpscope/v1/events';
 import type { RetransmitRecord, SessionRecord } from '../records';
 
 export interface BatcherOptions {
@@ -25,9 +26,6 @@ export class Batcher {
   private baseNs = 0n;
   private events = 0;
   private timer: NodeJS.Timeout | undefined;
-  private pendingLosses = new Map<LossReason, { count: number; detail: string }>();
-  private pendingFailed = 0;
-  private pendingRestarts = 0;
 
   constructor(private readonly opts: BatcherOptions) {
     this.reset();
@@ -77,39 +75,24 @@ export class Batcher {
     this.added();
   }
 
-  /** Loss records ride on the next batch (an empty batch is sent for them if need be). */
-  addLoss(reason: LossReason, count: number, detail = ''): void {
-    if (count <= 0) return;
-    const p = this.pendingLosses.get(reason);
-    if (p) p.count += count;
-    else this.pendingLosses.set(reason, { count, detail });
-    this.arm();
-  }
-
-  addRetransmitFailed(count: number): void {
-    this.pendingFailed += count;
-    if (count > 0) this.arm();
-  }
-
-  addBpftraceRestart(): void {
-    this.pendingRestarts++;
-    this.arm();
-  }
-
   /** Hands the current batch out if it holds anything. */
   flush(): void {
     if (this.timer) {
       clearTimeout(this.timer);
       this.timer = undefined;
     }
-    const hasCounters = this.pendingFailed > 0 || this.pendingRestarts > 0;
-    if (this.events === 0 && this.pendingLosses.size === 0 && !hasCounters) return;
+    if (this.events === 0) return;
+    this.handOut();
+  }
+
+  /** Hands out an event-less batch: carries loss totals when there is nothing else to send. */
+  flushEmpty(): void {
+    if (this.events === 0) this.handOut();
+    else this.flush();
+  }
+
+  private handOut(): void {
     const b = this.cur;
-    for (const [reason, p] of this.pendingLosses) b.losses.push({ reason, count: p.count, detail: p.detail });
-    if (hasCounters) b.counters = { retransmitFailed: this.pendingFailed, bpftraceRestarts: this.pendingRestarts };
-    this.pendingLosses.clear();
-    this.pendingFailed = 0;
-    this.pendingRestarts = 0;
     b.seq = ++this.seq;
     b.baseTimeUnixNs = this.baseNs.toString();
     this.reset();

@@ -4,7 +4,7 @@
 // and the caller is told exactly what was dropped, so it can be reported as loss.
 import * as grpc from '@grpc/grpc-js';
 import type { Logger } from '../../common/log';
-import { Batch } from '../../gen/tcpscope/v1/events';
+import { type AgentCounters, Batch, type LossRecord } from '../../gen/tcpscope/v1/events';
 import { type AgentHello, type IngestAck, IngestServiceClient, type IngestRequest } from '../../gen/tcpscope/v1/ingest';
 
 export interface SenderOptions {
@@ -18,6 +18,8 @@ export interface SenderOptions {
   log: Logger;
   /** Called for each batch dropped unsent because the buffer was full. */
   onDrop: (batch: Batch, reason: 'buffer-full' | 'rejected') => void;
+  /** Loss totals and counters of this run, stamped on each batch as it is written. */
+  totals: () => { losses: LossRecord[]; counters: AgentCounters };
   minBackoffMs?: number;
   maxBackoffMs?: number;
 }
@@ -202,6 +204,9 @@ export class BatchSender {
       e.sent = true;
       this.inFlight++;
       this.st.sent++;
+      const t = this.opts.totals();
+      e.batch.losses = t.losses;
+      e.batch.counters = t.counters;
       call.write({ hello: undefined, batch: e.batch });
     }
   }

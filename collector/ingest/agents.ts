@@ -5,9 +5,16 @@ import type { LossRecord } from '../../gen/tcpscope/v1/events';
 import type { AgentHello } from '../../gen/tcpscope/v1/ingest';
 import type { AgentStatus } from '../../gen/tcpscope/v1/query';
 
+interface RunTotals {
+  losses: Map<number, number>;
+  retransmitFailed: number;
+  restarts: number;
+}
+
 interface AgentState {
   status: AgentStatus;
-  losses: Map<number, LossRecord>;
+  /** run id -> the largest totals that run reported (they only grow within a run). */
+  runs: Map<string, RunTotals>;
   streams: number;
 }
 
@@ -25,7 +32,7 @@ export class AgentRegistry {
           connectedSinceUnixMs: Date.now(), lastBatchUnixMs: 0, batches: 0, sessions: 0, retransmits: 0,
           duplicates: 0, rejected: 0, losses: [], retransmitFailed: 0, bpftraceRestarts: 0, kernel: hello.kernel, lastSeq: 0,
         },
-        losses: new Map(),
+        runs: new Map(),
         streams: 0,
       };
       this.agents.set(hello.nodeName, a);
@@ -60,19 +67,18 @@ export class AgentRegistry {
     a.status.lastSeq = seq;
   }
 
-  addLoss(node: string, l: LossRecord): void {
-    const a = this.agents.get(node);
-    if (!a || l.count === 0) return;
-    const cur = a.losses.get(l.reason);
-    if (cur) cur.count += l.count;
-    else a.losses.set(l.reason, { ...l });
-  }
-
-  addCounters(node: string, retransmitFailed: number, restarts: number): void {
+  /** Totals since the run began: keep the largest seen per (run, reason). */
+  updateTotals(node: string, runId: string, losses: LossRecord[], retransmitFailed: number, restarts: number): void {
     const a = this.agents.get(node);
     if (!a) return;
-    a.status.retransmitFailed += retransmitFailed;
-    a.status.bpftraceRestarts += restarts;
+    let t = a.runs.get(runId);
+    if (!t) {
+      t = { losses: new Map(), retransmitFailed: 0, restarts: 0 };
+      a.runs.set(runId, t);
+    }
+    for (const l of losses) if (Number.isSafeInteger(l.count) && l.count >= 0) t.losses.set(l.reason, Math.max(l.count, t.losses.get(l.reason) ?? 0));
+    t.retransmitFailed = Math.max(t.retransmitFailed, retransmitFailed);
+    t.restarts = Math.max(t.restarts, restarts);
   }
 
   countDuplicate(node: string): void {
@@ -87,7 +93,20 @@ export class AgentRegistry {
 
   list(): AgentStatus[] {
     return [...this.agents.values()]
-      .map((a) => ({ ...a.status, losses: [...a.losses.values()] }))
+      .map((a) => {
+        const losses = new Map<number, number>();
+        let retransmitFailed = 0;
+        let bpftraceRestarts = 0;
+        for (const t of a.runs.values()) {
+          for (const [r, c] of t.losses) losses.set(r, (losses.get(r) ?? 0) + c);
+          retransmitFailed += t.retransmitFailed;
+          bpftraceRestarts += t.restarts;
+        }
+        return {
+          ...a.status, retransmitFailed, bpftraceRestarts,
+          losses: [...losses].filter(([, c]) => c > 0).map(([reason, count]) => ({ reason, count, detail: '' })),
+        };
+      })
       .sort((x, y) => x.nodeName.localeCompare(y.nodeName));
   }
 }

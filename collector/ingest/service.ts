@@ -74,6 +74,7 @@ export function makeIngestService(registry: AgentRegistry, sink: IngestSink, opt
     }
     if (registry.isDuplicate(b.runId, b.seq)) {
       ack.duplicate = true;
+      registry.updateTotals(hello.nodeName, b.runId, b.losses, b.counters?.retransmitFailed ?? 0, b.counters?.bpftraceRestarts ?? 0);
       registry.countDuplicate(hello.nodeName);
       return ack;
     }
@@ -88,8 +89,7 @@ export function makeIngestService(registry: AgentRegistry, sink: IngestSink, opt
       return ack;
     }
     sink.apply(decoded.events);
-    for (const l of b.losses) registry.addLoss(hello.nodeName, l);
-    if (b.counters) registry.addCounters(hello.nodeName, b.counters.retransmitFailed, b.counters.bpftraceRestarts);
+    registry.updateTotals(hello.nodeName, b.runId, b.losses, b.counters?.retransmitFailed ?? 0, b.counters?.bpftraceRestarts ?? 0);
     registry.markApplied(hello.nodeName, b.runId, b.seq, decoded.sessions, decoded.retransmits);
     return ack;
   }

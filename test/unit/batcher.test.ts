@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import { Batcher } from '../../agent/batch/batcher';
 import type { RetransmitRecord, SessionRecord } from '../../agent/records';
 import { decodeBatch } from '../../collector/ingest/validate';
-import { Batch, Direction, LossReason, TcpState } from '../../gen/tcpscope/v1/events';
+import { Batch, Direction, TcpState } from '../../gen/tcpscope/v1/events';
 
 function session(i: number, over: Partial<SessionRecord> = {}): SessionRecord {
   return {
@@ -70,30 +70,28 @@ test('a batch is flushed when it reaches maxEvents, with consecutive sequence nu
   b.stop();
 });
 
-test('a partial batch is flushed by time, and losses ride along', async () => {
+test('a partial batch is flushed by time', async () => {
   const out: Batch[] = [];
   const b = new Batcher({ runId: 'r', nodeName: 'n', maxEvents: 100, flushMs: 50, onBatch: (x) => out.push(x) });
   b.addSession(session(1));
-  b.addLoss(LossReason.LOSS_REASON_PARSE_REJECT, 3, 'bad line');
-  b.addLoss(LossReason.LOSS_REASON_PARSE_REJECT, 2);
-  b.addRetransmitFailed(4);
   assert.equal(out.length, 0);
   await new Promise((r) => setTimeout(r, 120));
   assert.equal(out.length, 1);
-  assert.deepEqual(out[0]!.losses.map((l) => [l.reason, l.count]), [[LossReason.LOSS_REASON_PARSE_REJECT, 5]]);
-  assert.equal(out[0]!.counters?.retransmitFailed, 4);
+  assert.equal(out[0]!.sessions.length, 1);
   b.stop();
 });
 
-test('losses alone produce a batch; nothing at all produces none', () => {
+test('an empty flush makes no batch; flushEmpty makes an event-less one with the next sequence', () => {
   const out: Batch[] = [];
   const b = new Batcher({ runId: 'r', nodeName: 'n', maxEvents: 100, flushMs: 1000, onBatch: (x) => out.push(x) });
   b.flush();
   assert.equal(out.length, 0);
-  b.addLoss(LossReason.LOSS_REASON_BPFTRACE_LOST, 7);
-  b.flush();
+  b.flushEmpty();
   assert.equal(out.length, 1);
   assert.equal(out[0]!.sessions.length, 0);
-  assert.equal(out[0]!.losses[0]!.count, 7);
+  assert.equal(out[0]!.seq, 1);
+  b.addSession(session(2));
+  b.flushEmpty(); // with events pending it is an ordinary flush
+  assert.deepEqual(out.map((x) => [x.seq, x.sessions.length]), [[1, 0], [2, 1]]);
   b.stop();
 });

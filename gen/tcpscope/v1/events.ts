@@ -272,6 +272,8 @@ export enum LossReason {
   LOSS_REASON_BUFFER_OVERFLOW = 3,
   /** LOSS_REASON_MAP_FULL - an in-kernel map hit BPFTRACE_MAP_KEYS_MAX */
   LOSS_REASON_MAP_FULL = 4,
+  /** LOSS_REASON_REJECTED - the collector rejected a batch as invalid */
+  LOSS_REASON_REJECTED = 5,
   UNRECOGNIZED = -1,
 }
 
@@ -292,6 +294,9 @@ export function lossReasonFromJSON(object: any): LossReason {
     case 4:
     case "LOSS_REASON_MAP_FULL":
       return LossReason.LOSS_REASON_MAP_FULL;
+    case 5:
+    case "LOSS_REASON_REJECTED":
+      return LossReason.LOSS_REASON_REJECTED;
     case -1:
     case "UNRECOGNIZED":
     default:
@@ -311,6 +316,8 @@ export function lossReasonToJSON(object: LossReason): string {
       return "LOSS_REASON_BUFFER_OVERFLOW";
     case LossReason.LOSS_REASON_MAP_FULL:
       return "LOSS_REASON_MAP_FULL";
+    case LossReason.LOSS_REASON_REJECTED:
+      return "LOSS_REASON_REJECTED";
     case LossReason.UNRECOGNIZED:
     default:
       return "UNRECOGNIZED";
@@ -383,14 +390,19 @@ export interface RetransmitEvent {
   direction: Direction;
 }
 
+/**
+ * Loss records and counters are TOTALS since the agent run began, stamped on each batch as
+ * it is sent: a resent or dropped batch loses or doubles nothing, the collector keeps the
+ * largest total per (run, reason).
+ */
 export interface LossRecord {
   reason: LossReason;
-  /** events (or lines) lost */
+  /** events (or lines) lost since the run began */
   count: number;
   detail: string;
 }
 
-/** Counters of things seen but not reported as events. */
+/** Counters of things seen but not reported as events (totals since the run began). */
 export interface AgentCounters {
   /** tcp_retransmit_skb fired with err != 0: attempt failed, nothing sent */
   retransmitFailed: number;
@@ -410,7 +422,6 @@ export interface Batch {
   sessions: SessionEvent[];
   retransmits: RetransmitEvent[];
   losses: LossRecord[];
-  /** increments since the previous batch of this run */
   counters: AgentCounters | undefined;
 }
 

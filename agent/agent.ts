@@ -1,0 +1,145 @@
+// The agent, wired: bpftrace process -> parse lines -> attribute to pod -> batch -> export
+// (gRPC). The one place where the agent's stages are put together; each stage lives in
+// its own folder (bpftrace/, k8s/, batch/, export/).
+import { randomUUID } from 'node:crypto';
+import type { AgentConfig } from '../common/config';
+import type { Logger } from '../common/log';
+import { RateLimitedLog } from '../common/log';
+import { LossReason, type PodRef } from '../gen/tcpscope/v1/events';
+import type { KernelFeatures } from '../gen/tcpscope/v1/ingest';
+import { Batcher } from './batch/batcher';
+import { BatchSender, batchEvents, type SenderStats } from './export/sender';
+import type { RetransmitRecord, SessionRecord, TraceRecord } from './records';
+
+export const AGENT_VERSION: string = require('../../package.json').version;
+
+/** Where records come from: the supervised bpftrace process (or a replay in tests). */
+export interface TraceSource {
+  onRecord(fn: (r: TraceRecord) => void): void;
+  onReject(fn: (line: string, reason: string) => void): void;
+  onRestart(fn: () => void): void;
+  start(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+/** Names the local pod and container of a socket at the event's time (agent/k8s). */
+export interface LocalAttributor {
+  attribute(r: SessionRecord | RetransmitRecord): PodRef | undefined;
+}
+
+export interface AgentDeps {
+  log: Logger;
+  source: TraceSource;
+  kernel: KernelFeatures;
+  attributor?: LocalAttributor;
+}
+
+export interface AgentCounters {
+  sessions: number;
+  retransmits: number;
+  rejectedLines: number;
+  bpftraceLost: number;
+  retransmitFailed: number;
+  restarts: number;
+}
+
+export interface RunningAgent {
+  runId: string;
+  counters: AgentCounters;
+  sender: { stats(): SenderStats };
+  /** Flushes, waits up to drainMs for acknowledgements, stops everything. */
+  stop(drainMs?: number): Promise<void>;
+}
+
+export async function startAgent(cfg: AgentConfig, deps: AgentDeps): Promise<RunningAgent> {
+  const { log, source, attributor } = deps;
+  const runId = randomUUID();
+  const nodeName = cfg.nodeName || require('node:os').hostname();
+  const counters: AgentCounters = { sessions: 0, retransmits: 0, rejectedLines: 0, bpftraceLost: 0, retransmitFailed: 0, restarts: 0 };
+  const rejectLog = new RateLimitedLog(log, 'rejected bpftrace output lines');
+  const dropLog = new RateLimitedLog(log, 'dropped unacknowledged batches: buffer full (collector unreachable or slow)');
+
+  // Loss totals since this run began; the sender stamps them on every batch it writes.
+  const losses = new Map<LossReason, number>();
+  const lose = (reason: LossReason, n: number) => losses.set(reason, (losses.get(reason) ?? 0) + n);
+  const totals = () => ({
+    losses: [...losses].map(([reason, count]) => ({ reason, count, detail: '' })),
+    counters: { retransmitFailed: counters.retransmitFailed, bpftraceRestarts: counters.restarts },
+  });
+  let stampedKey = '';
+  const totalsKey = () => `${[...losses].join(';')}|${counters.retransmitFailed}|${counters.restarts}`;
+
+  const sender = new BatchSender({
+    address: cfg.collector,
+    hello: { nodeName, runId, agentVersion: AGENT_VERSION, kernel: deps.kernel, startedUnixMs: Date.now() },
+    maxBatches: cfg.bufferMaxBatches,
+    maxBytes: cfg.bufferMaxBytes,
+    maxInFlight: cfg.maxInFlight,
+    log,
+    totals: () => {
+      stampedKey = totalsKey();
+      return totals();
+    },
+    onDrop: (batch, reason) => {
+      const n = batchEvents(batch);
+      lose(reason === 'buffer-full' ? LossReason.LOSS_REASON_BUFFER_OVERFLOW : LossReason.LOSS_REASON_REJECTED, n);
+      dropLog.add(n, { reason });
+    },
+  });
+  const batcher = new Batcher({ runId, nodeName, maxEvents: cfg.batchMaxEvents, flushMs: cfg.batchFlushMs, onBatch: (b) => sender.enqueue(b) });
+  // Totals that changed while nothing else was going out travel in an event-less batch,
+  // made only when the buffer is empty so that it never pushes events out.
+  const totalsTimer = setInterval(() => {
+    if (totalsKey() !== stampedKey && sender.stats().buffered === 0) batcher.flushEmpty();
+  }, cfg.batchFlushMs);
+  totalsTimer.unref();
+
+  source.onRecord((r) => {
+    switch (r.kind) {
+      case 'session':
+        counters.sessions++;
+        batcher.addSession(r, attributor?.attribute(r));
+        break;
+      case 'retransmit':
+        counters.retransmits++;
+        batcher.addRetransmit(r, attributor?.attribute(r));
+        break;
+      case 'lost':
+        counters.bpftraceLost += r.count;
+        lose(LossReason.LOSS_REASON_BPFTRACE_LOST, r.count);
+        break;
+      case 'retransmit-failed':
+        counters.retransmitFailed += r.count;
+        break;
+      case 'retransmit-count':
+        break; // count mode is for `trace retrans -c`, not the agent
+    }
+  });
+  source.onReject((line, reason) => {
+    counters.rejectedLines++;
+    lose(LossReason.LOSS_REASON_PARSE_REJECT, 1);
+    rejectLog.add(1, { reason, line: line.slice(0, 200) });
+  });
+  source.onRestart(() => {
+    counters.restarts++;
+  });
+
+  sender.start();
+  await source.start();
+  log.info({ node: nodeName, runId, collector: cfg.collector }, 'agent tracing');
+
+  return {
+    runId,
+    counters,
+    sender,
+    async stop(drainMs = 3000) {
+      await source.stop();
+      clearInterval(totalsTimer);
+      batcher.stop();
+      if (totalsKey() !== stampedKey && sender.stats().buffered === 0) batcher.flushEmpty();
+      const drained = await sender.drain(drainMs);
+      if (!drained) log.warn({ buffered: sender.stats().buffered }, 'stopping with unacknowledged batches');
+      sender.stop();
+    },
+  };
+}
