@@ -34,6 +34,13 @@ export const agentSettings = {
   mapKeysMax: setting('BPFTRACE_MAP_KEYS_MAX', 'map-keys-max', positiveInt, 65536, 'bpftrace map size (sockets tracked at once)'),
   metricsPort: setting('TCPSCOPE_AGENT_METRICS_PORT', 'metrics-port', port, 0, 'Prometheus /metrics port (0 = off)'),
   kubernetes: setting('TCPSCOPE_KUBERNETES', 'kubernetes', bool, false, 'watch this node\'s pods to attribute sockets (kubeconfig or in-cluster)'),
+  tlsCert: setting('TCPSCOPE_TLS_CERT', 'tls-cert', z.string(), '', 'client certificate (PEM) for mutual TLS to the collector; reloaded when it changes'),
+  tlsKey: setting('TCPSCOPE_TLS_KEY', 'tls-key', z.string(), '', 'client private key (PEM)'),
+  tlsCa: setting('TCPSCOPE_TLS_CA', 'tls-ca', z.string(), '', 'CA bundle (PEM) that signed the collector\'s certificate; set = TLS on'),
+  tlsServerName: setting('TCPSCOPE_TLS_SERVER_NAME', 'tls-server-name', z.string(), '', 'name expected in the collector\'s certificate (default: the host of --collector)'),
+  tokenFile: setting('TCPSCOPE_TOKEN_FILE', 'token-file', z.string(), '', 'projected ServiceAccount token sent to the collector (alternative to client certificates)'),
+  procRoot: setting('TCPSCOPE_PROC_ROOT', 'proc-root', z.string().min(1), '/proc', 'the host\'s /proc (mounted from the host in a container)'),
+  cgroupRoot: setting('TCPSCOPE_CGROUP_ROOT', 'cgroup-root', z.string(), '', 'the host\'s cgroup2 mount (default: found in /proc/self/mountinfo)'),
 };
 
 export const collectorSettings = {
@@ -45,6 +52,15 @@ export const collectorSettings = {
   maxBatchEvents: setting('TCPSCOPE_MAX_BATCH_EVENTS', 'max-batch-events', positiveInt, 65536, 'reject batches with more events than this'),
   maxMessageBytes: setting('TCPSCOPE_MAX_MESSAGE_BYTES', 'max-message-bytes', positiveInt, 16 * 1024 * 1024, 'largest gRPC message accepted'),
   kubernetes: setting('TCPSCOPE_KUBERNETES', 'kubernetes', bool, false, 'watch pods, services and nodes cluster-wide to name remote ends'),
+  deletedPodRetentionSeconds: setting('TCPSCOPE_DELETED_POD_RETENTION_SECONDS', 'deleted-pod-retention-seconds', positiveInt, 600, 'keep deleted pods in the IP history this long, for late events (s)'),
+  tlsCert: setting('TCPSCOPE_TLS_CERT', 'tls-cert', z.string(), '', 'server certificate (PEM) for gRPC; set = TLS on; reloaded when it changes'),
+  tlsKey: setting('TCPSCOPE_TLS_KEY', 'tls-key', z.string(), '', 'server private key (PEM)'),
+  tlsClientCa: setting('TCPSCOPE_TLS_CLIENT_CA', 'tls-client-ca', z.string(), '', 'CA bundle (PEM) for agents\' client certificates (mutual TLS)'),
+  agentTokenAudience: setting('TCPSCOPE_AGENT_TOKEN_AUDIENCE', 'agent-token-audience', z.string(), '', 'accept agents by ServiceAccount token with this audience (TokenReview) instead of client certificates'),
+  queryTokenFile: setting('TCPSCOPE_QUERY_TOKEN_FILE', 'query-token-file', z.string(), '', 'file holding the bearer token the query API (gRPC and HTTP) requires'),
+  dataDir: setting('TCPSCOPE_DATA_DIR', 'data-dir', z.string(), '', 'directory of the embedded store (rollups, delivery state); empty = memory only'),
+  retentionHours: setting('TCPSCOPE_RETENTION_HOURS', 'retention-hours', positiveInt, 72, 'rollups kept in the store (h)'),
+  storeMaxBytes: setting('TCPSCOPE_STORE_MAX_BYTES', 'store-max-bytes', positiveInt, 1024 * 1024 * 1024, 'size cap of the store; the oldest rollups go first'),
 };
 
 export type Settings = Record<string, Setting<any>>;
