@@ -8,6 +8,7 @@ import { RateLimitedLog } from '../common/log';
 import { LossReason, type PodRef } from '../gen/tcpscope/v1/events';
 import type { KernelFeatures } from '../gen/tcpscope/v1/ingest';
 import { Batcher } from './batch/batcher';
+import { agentChannel } from './export/credentials';
 import { BatchSender, batchEvents, type SenderStats } from './export/sender';
 import type { RetransmitRecord, SessionRecord, TraceRecord } from './records';
 
@@ -69,8 +70,11 @@ export async function startAgent(cfg: AgentConfig, deps: AgentDeps): Promise<Run
   let stampedKey = '';
   const totalsKey = () => `${[...losses].join(';')}|${counters.retransmitFailed}|${counters.restarts}`;
 
+  const channel = agentChannel(cfg);
   const sender = new BatchSender({
     address: cfg.collector,
+    credentials: channel.credentials,
+    channelOptions: channel.options,
     hello: { nodeName, runId, agentVersion: AGENT_VERSION, kernel: deps.kernel, startedUnixMs: Date.now() },
     maxBatches: cfg.bufferMaxBatches,
     maxBytes: cfg.bufferMaxBytes,

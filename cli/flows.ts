@@ -5,11 +5,11 @@ import { parseWindow } from '../common/duration';
 import { directionName } from '../common/tcp';
 import { type Flow, FlowsResponse } from '../gen/tcpscope/v1/query';
 import { endpointLabel } from './endpoint';
-import { call, DEFAULT_COLLECTOR, queryClient } from './client';
+import { addQueryOptions, QueryConnection } from './client';
 import { bytes, ms, outputFormat, table } from './format';
 
 export function registerFlows(program: Command): void {
-  program
+  const cmd = program
     .command('flows')
     .description('flows seen by the collector over a window: who talks to whom, with counts, bytes and retransmits')
     .option('--pod <ns/name>', 'only flows with this pod on either end')
@@ -17,15 +17,15 @@ export function registerFlows(program: Command): void {
     .option('--since <time>', 'start of the window: a duration ago (15m, 2h) or an ISO time', '15m')
     .option('--until <time>', 'end of the window (default: now)')
     .option('--limit <n>', 'at most this many flows', '100')
-    .option('-o, --output <format>', 'table or json', 'table')
-    .option('--collector <host:port>', 'collector gRPC address (env TCPSCOPE_COLLECTOR)', DEFAULT_COLLECTOR)
-    .action(async (o) => {
+    .option('-o, --output <format>', 'table or json', 'table');
+  addQueryOptions(cmd);
+  cmd.action(async (o) => {
       const format = outputFormat(o.output);
       const w = parseWindow(o.since, o.until, Date.now());
-      const client = queryClient(o.collector);
-      const res = await call(client, client.flows, {
+      const conn = new QueryConnection(o);
+      const res = await conn.unary(conn.client.flows, {
         window: { sinceUnixMs: w.sinceMs, untilUnixMs: w.untilMs }, pod: o.pod ?? '', namespace: o.namespace ?? '', limit: Number(o.limit),
-      }, o.collector);
+      });
       if (format === 'json') {
         process.stdout.write(JSON.stringify(FlowsResponse.toJSON(res), null, 2) + '\n');
         return;

@@ -4,11 +4,11 @@ import type { Command } from 'commander';
 import { parseWindow } from '../common/duration';
 import { tcpStateName } from '../common/tcp';
 import { HotspotsResponse } from '../gen/tcpscope/v1/query';
-import { call, DEFAULT_COLLECTOR, queryClient } from './client';
+import { addQueryOptions, QueryConnection } from './client';
 import { bytes, outputFormat, table } from './format';
 
 export function registerHotspots(program: Command): void {
-  program
+  const cmd = program
     .command('hotspots')
     .description('rank retransmit hot spots over a window, with what each pattern most likely means')
     .option('--by <grouping>', 'pod, workload, namespace, node, node-pair, remote or flow', 'pod')
@@ -16,15 +16,15 @@ export function registerHotspots(program: Command): void {
     .option('--since <time>', 'start of the window: a duration ago (15m, 2h) or an ISO time', '15m')
     .option('--until <time>', 'end of the window (default: now)')
     .option('--limit <n>', 'at most this many rows', '20')
-    .option('-o, --output <format>', 'table or json', 'table')
-    .option('--collector <host:port>', 'collector gRPC address (env TCPSCOPE_COLLECTOR)', DEFAULT_COLLECTOR)
-    .action(async (o) => {
+    .option('-o, --output <format>', 'table or json', 'table');
+  addQueryOptions(cmd);
+  cmd.action(async (o) => {
       const format = outputFormat(o.output);
       const w = parseWindow(o.since, o.until, Date.now());
-      const client = queryClient(o.collector);
-      const res = await call(client, client.hotspots, {
+      const conn = new QueryConnection(o);
+      const res = await conn.unary(conn.client.hotspots, {
         window: { sinceUnixMs: w.sinceMs, untilUnixMs: w.untilMs }, by: o.by, namespace: o.namespace ?? '', limit: Number(o.limit),
-      }, o.collector);
+      });
       if (format === 'json') {
         process.stdout.write(JSON.stringify(HotspotsResponse.toJSON(res), null, 2) + '\n');
         return;

@@ -5,12 +5,12 @@ import type { Command } from 'commander';
 import { parseDurationMs, parseWindow } from '../common/duration';
 import { CA_STATE_NAMES, tcpStateName } from '../common/tcp';
 import { type EventRecord, EventRecord as EventRecordCodec, EventType } from '../gen/tcpscope/v1/query';
-import { DEFAULT_COLLECTOR, explain, queryClient } from './client';
+import { addQueryOptions, QueryConnection, explain } from './client';
 import { endpointLabel } from './endpoint';
 import { bytes, ms, outputFormat } from './format';
 
 export function registerObserve(program: Command): void {
-  program
+  const cmd = program
     .command('observe')
     .description('show recent sessions and retransmits (live with --follow), both ends named')
     .option('--pod <ns/name>', 'only events with this pod on either end')
@@ -22,20 +22,21 @@ export function registerObserve(program: Command): void {
     .option('--last <n>', 'only the newest N past events')
     .option('-f, --follow', 'keep streaming new events until Ctrl-C')
     .option('--for <duration>', 'with --follow: stop after this long (e.g. 30s)')
-    .option('-o, --output <format>', 'table, compact or json (one object per line)', 'table')
-    .option('--collector <host:port>', 'collector gRPC address (env TCPSCOPE_COLLECTOR)', DEFAULT_COLLECTOR)
-    .action(async (o) => {
+    .option('-o, --output <format>', 'table, compact or json (one object per line)', 'table');
+  addQueryOptions(cmd);
+  cmd.action(async (o) => {
       const format = outputFormat(o.output, ['table', 'compact', 'json']);
       if (!['life', 'retrans', 'all'].includes(o.type)) throw new Error(`invalid --type "${o.type}": use life, retrans or all`);
       const port = o.port ? Number(o.port) : 0;
       if (o.port && !(Number.isInteger(port) && port > 0 && port < 65536)) throw new Error(`invalid --port "${o.port}"`);
       const w = parseWindow(o.since, undefined, Date.now());
-      const client = queryClient(o.collector);
+      const conn = new QueryConnection(o);
+      const client = conn.client;
       const stream = client.events({
         window: { sinceUnixMs: w.sinceMs, untilUnixMs: 0 }, pod: o.pod ?? '', namespace: o.namespace ?? '',
         type: o.type === 'life' ? EventType.EVENT_TYPE_LIFE : o.type === 'retrans' ? EventType.EVENT_TYPE_RETRANS : EventType.EVENT_TYPE_UNSPECIFIED,
         port, last: o.last ? Number(o.last) : 0, follow: !!o.follow, node: o.node ?? '',
-      });
+      }, conn.callMetadata());
       let n = 0;
       if (format === 'table') process.stdout.write('TIME          NODE        TYPE     LOCAL -> REMOTE  DETAILS\n');
       const stop = () => stream.cancel();

@@ -3,7 +3,7 @@
 import type { Command } from 'commander';
 import { LossReason } from '../gen/tcpscope/v1/events';
 import { StatusResponse } from '../gen/tcpscope/v1/query';
-import { call, DEFAULT_COLLECTOR, queryClient } from './client';
+import { addQueryOptions, QueryConnection } from './client';
 import { outputFormat, table } from './format';
 
 function ago(ms: number): string {
@@ -13,15 +13,15 @@ function ago(ms: number): string {
 }
 
 export function registerStatus(program: Command): void {
-  program
+  const cmd = program
     .command('status')
     .description('agents connected to the collector: last batch, events, losses by reason, kernel features')
-    .option('-o, --output <format>', 'table or json', 'table')
-    .option('--collector <host:port>', 'collector gRPC address (env TCPSCOPE_COLLECTOR)', DEFAULT_COLLECTOR)
-    .action(async (o) => {
+    .option('-o, --output <format>', 'table or json', 'table');
+  addQueryOptions(cmd);
+  cmd.action(async (o) => {
       const format = outputFormat(o.output);
-      const client = queryClient(o.collector);
-      const res = await call(client, client.status, {}, o.collector);
+      const conn = new QueryConnection(o);
+      const res = await conn.unary(conn.client.status, {});
       if (format === 'json') {
         process.stdout.write(JSON.stringify(StatusResponse.toJSON(res), null, 2) + '\n');
         return;

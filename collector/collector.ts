@@ -17,12 +17,15 @@ import { makeQueryService } from './query/grpc';
 import { makeHttpHandler } from './query/http';
 import type { CollectorState } from './query/queries';
 import { type RemoteIndex, Resolver } from './resolve/resolver';
+import { reportTlsFailures, serverCredentials } from './auth/tls';
+import { requireToken, TokenFile } from './auth/token';
 import { EventRing } from './store/ring';
 
 export const VERSION: string = require('../../package.json').version;
 
 export interface RunningCollector {
   grpcAddress: string;
+  queryAddress: string;
   httpAddress: string;
   state: CollectorState;
   close(): Promise<void>;
@@ -66,19 +69,44 @@ export async function startCollector(cfg: CollectorConfig, deps: CollectorDeps):
     collect() { this.set(registry.list().filter((a) => a.connected).length); },
   });
 
-  const server = new grpc.Server({
+  checkExposure(cfg);
+  const stopTlsLog = reportTlsFailures(log);
+  const serverOptions: grpc.ServerOptions = {
     'grpc.max_receive_message_length': cfg.maxMessageBytes,
     'grpc.keepalive_time_ms': 30_000,
     'grpc.keepalive_permit_without_calls': 1,
     'grpc.http2.min_ping_interval_without_data_ms': 5_000,
-  });
-  server.addService(IngestServiceService, makeIngestService(registry, sink, { maxBatchEvents: cfg.maxBatchEvents, log }));
-  server.addService(QueryServiceService, makeQueryService(state));
-  const grpcPort = await new Promise<number>((resolve, reject) =>
-    server.bindAsync(cfg.grpcListen, grpc.ServerCredentials.createInsecure(), (err, port) => (err ? reject(new Error(`cannot listen on ${cfg.grpcListen} (gRPC): ${err.message}`)) : resolve(port))),
-  );
+  };
+  const tokens = cfg.queryTokenFile ? new TokenFile(cfg.queryTokenFile) : undefined;
 
-  const httpServer = http.createServer(makeHttpHandler(state, { metrics: async () => ({ contentType: metrics.contentType, body: await metrics.metrics() }) }));
+  // ingest: agents, mutual TLS (or server TLS + ServiceAccount tokens), plaintext only on loopback
+  const ingestServer = new grpc.Server(serverOptions);
+  ingestServer.addService(IngestServiceService, makeIngestService(registry, sink, { maxBatchEvents: cfg.maxBatchEvents, log }));
+  const ingestCreds = cfg.tlsCert
+    ? serverCredentials(cfg.tlsCert, cfg.tlsKey, cfg.tlsClientCa || undefined, !cfg.agentTokenAudience)
+    : grpc.ServerCredentials.createInsecure();
+  const grpcPort = await bind(ingestServer, cfg.grpcListen, ingestCreds, 'gRPC ingest');
+
+  // query: people and the CLI, server TLS + bearer token
+  const queryServer = new grpc.Server(serverOptions);
+  const query = makeQueryService(state);
+  queryServer.addService(QueryServiceService, tokens ? requireToken(query, tokens) : query);
+  const queryCreds = cfg.tlsCert ? serverCredentials(cfg.tlsCert, cfg.tlsKey, undefined, false) : grpc.ServerCredentials.createInsecure();
+  const queryPort = await bind(queryServer, cfg.queryListen, queryCreds, 'gRPC query');
+
+  const handler = makeHttpHandler(state, { metrics: async () => ({ contentType: metrics.contentType, body: await metrics.metrics() }) });
+  const httpServer = http.createServer((req, res) => {
+    // /healthz stays open for probes; everything else needs the token when one is set
+    if (tokens && !req.url?.startsWith('/healthz') && !isUiAsset(req.url)) {
+      const why = tokens.check(req.headers.authorization);
+      if (why) {
+        res.writeHead(401, { 'content-type': 'application/json', 'www-authenticate': 'Bearer' });
+        res.end(JSON.stringify({ error: why }));
+        return;
+      }
+    }
+    handler(req, res);
+  });
   const [httpHost, httpPortText] = splitHostPort(cfg.httpListen);
   await new Promise<void>((resolve, reject) => {
     httpServer.once('error', (err) => reject(new Error(`cannot listen on ${cfg.httpListen} (HTTP): ${err.message}`)));
@@ -89,20 +117,58 @@ export async function startCollector(cfg: CollectorConfig, deps: CollectorDeps):
   const pruneTimer = setInterval(() => agg.prune(Date.now() * 1000), 60_000);
   pruneTimer.unref();
 
-  const grpcHost = splitHostPort(cfg.grpcListen)[0];
-  log.info({ grpc: `${grpcHost}:${grpcPort}`, http: `${httpHost}:${httpPort}` }, 'collector listening');
-  return {
-    grpcAddress: `${grpcHost}:${grpcPort}`,
-    httpAddress: `${httpHost}:${httpPort}`,
+  const addr = (listen: string, port: number) => `${hostForDial(splitHostPort(listen)[0])}:${port}`;
+  const running = {
+    grpcAddress: addr(cfg.grpcListen, grpcPort),
+    queryAddress: addr(cfg.queryListen, queryPort),
+    httpAddress: addr(cfg.httpListen, httpPort),
     state,
     async close() {
       clearInterval(pruneTimer);
+      stopTlsLog();
       httpServer.closeAllConnections();
       await new Promise<void>((r) => httpServer.close(() => r()));
-      await new Promise<void>((r) => server.tryShutdown(() => r()));
-      server.forceShutdown();
+      for (const srv of [ingestServer, queryServer]) {
+        await new Promise<void>((r) => srv.tryShutdown(() => r()));
+        srv.forceShutdown();
+      }
     },
   };
+  log.info({ ingest: running.grpcAddress, query: running.queryAddress, http: running.httpAddress, tls: !!cfg.tlsCert, queryToken: !!tokens }, 'collector listening');
+  return running;
+}
+
+function bind(server: grpc.Server, listen: string, creds: grpc.ServerCredentials, what: string): Promise<number> {
+  return new Promise<number>((resolve, reject) =>
+    server.bindAsync(listen, creds, (err, port) => (err ? reject(new Error(`cannot listen on ${listen} (${what}): ${err.message}`)) : resolve(port))),
+  );
+}
+
+export function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^127\./.test(host);
+}
+
+function hostForDial(host: string): string {
+  if (host === '0.0.0.0' || host === '') return '127.0.0.1';
+  if (host === '::') return '[::1]';
+  return host.includes(':') ? `[${host}]` : host;
+}
+
+/** Plaintext and open query APIs are for the local single-host mode on loopback only. */
+export function checkExposure(cfg: CollectorConfig): void {
+  const exposed = (listen: string) => !isLoopback(splitHostPort(listen)[0]);
+  if (!cfg.tlsCert && (exposed(cfg.grpcListen) || exposed(cfg.queryListen)))
+    throw new Error('refusing to serve gRPC without TLS beyond loopback: set --tls-cert/--tls-key (and --tls-client-ca for agents), or listen on 127.0.0.1');
+  if (cfg.tlsCert && !cfg.tlsKey) throw new Error('--tls-cert needs --tls-key');
+  if (cfg.tlsCert && !cfg.tlsClientCa && !cfg.agentTokenAudience && exposed(cfg.grpcListen))
+    throw new Error('agents must prove who they are: set --tls-client-ca (mutual TLS) or --agent-token-audience (ServiceAccount tokens)');
+  if (!cfg.queryTokenFile && (exposed(cfg.queryListen) || exposed(cfg.httpListen)))
+    throw new Error('refusing to serve the query API beyond loopback without a token: set --query-token-file');
+}
+
+function isUiAsset(url: string | undefined): boolean {
+  // the web UI's static files carry no data; the page asks for the token itself
+  return !!url && !url.startsWith('/api/') && !url.startsWith('/metrics');
 }
 
 export function splitHostPort(hp: string): [string, string] {

@@ -44,7 +44,8 @@ export const agentSettings = {
 };
 
 export const collectorSettings = {
-  grpcListen: setting('TCPSCOPE_GRPC_LISTEN', 'grpc-listen', hostPort, '127.0.0.1:7400', 'gRPC listen address (ingest and query)'),
+  grpcListen: setting('TCPSCOPE_GRPC_LISTEN', 'grpc-listen', hostPort, '127.0.0.1:7400', 'gRPC ingest listen address (agents; mutual TLS or ServiceAccount tokens off loopback)'),
+  queryListen: setting('TCPSCOPE_QUERY_LISTEN', 'query-listen', hostPort, '127.0.0.1:7402', 'gRPC query listen address (CLI; bearer token off loopback)'),
   httpListen: setting('TCPSCOPE_HTTP_LISTEN', 'http-listen', hostPort, '127.0.0.1:7401', 'HTTP listen address (JSON API, web UI, /metrics)'),
   ringSize: setting('TCPSCOPE_RING_SIZE', 'ring-size', positiveInt, 200_000, 'recent raw events kept in memory for observe'),
   bucketSeconds: setting('TCPSCOPE_BUCKET_SECONDS', 'bucket-seconds', positiveInt, 10, 'width of the per-flow rollup buckets (s)'),

@@ -10,6 +10,7 @@ import { type AgentHello, type IngestAck, IngestServiceClient, type IngestReques
 export interface SenderOptions {
   address: string;
   credentials?: grpc.ChannelCredentials;
+  channelOptions?: grpc.ChannelOptions;
   hello: AgentHello;
   maxBatches: number;
   maxBytes: number;
@@ -61,6 +62,7 @@ export class BatchSender {
   private backoffMs: number;
   private retryTimer: NodeJS.Timeout | undefined;
   private waiters: Array<() => void> = [];
+  private lastWarnMs = 0;
   private readonly st: SenderStats = {
     connected: false, buffered: 0, bufferedBytes: 0, inFlight: 0, sent: 0, acked: 0, duplicates: 0,
     rejected: 0, droppedBatches: 0, droppedEvents: 0, reconnects: 0, lastAckedSeq: 0,
@@ -78,6 +80,7 @@ export class BatchSender {
       'grpc.default_compression_algorithm': 2, // gzip
       'grpc.initial_reconnect_backoff_ms': 200,
       'grpc.max_reconnect_backoff_ms': 5_000,
+      ...opts.channelOptions,
     });
   }
 
@@ -166,7 +169,10 @@ export class BatchSender {
     const delay = Math.round(this.backoffMs * (0.5 + Math.random()));
     this.backoffMs = Math.min(this.backoffMs * 2, this.opts.maxBackoffMs ?? 10_000);
     if (was) this.opts.log.warn({ why, retryInMs: delay, buffered: this.buffer.length }, 'lost collector stream; will resend unacknowledged batches');
-    else this.opts.log.debug({ why, retryInMs: delay }, 'collector not reachable');
+    else if (Date.now() - this.lastWarnMs > 30_000) {
+      this.lastWarnMs = Date.now();
+      this.opts.log.warn({ collector: this.opts.address, why, retryInMs: delay, buffered: this.buffer.length }, 'cannot reach the collector');
+    }
     this.retryTimer = setTimeout(() => this.connect(), delay);
     this.retryTimer.unref?.();
   }

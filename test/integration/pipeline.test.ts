@@ -36,7 +36,7 @@ const cleanups: Array<() => Promise<void>> = [];
 after(async () => { for (const c of cleanups.reverse()) await c(); });
 
 test('events from the agent pipeline are counted exactly once per flow by the collector', async () => {
-  const collector = await startCollector(loadConfig(collectorSettings, { grpcListen: '127.0.0.1:0', httpListen: '127.0.0.1:0' }, {}), { log });
+  const collector = await startCollector(loadConfig(collectorSettings, { grpcListen: '127.0.0.1:0', httpListen: '127.0.0.1:0', queryListen: '127.0.0.1:0' }, {}), { log });
   cleanups.push(() => collector.close());
   const source = new ReplaySource();
   const agent = await startAgent(loadConfig(agentSettings, { nodeName: 'node-a', collector: collector.grpcAddress, batchMaxEvents: 100, batchFlushMs: 50 }, {}), {
@@ -88,7 +88,7 @@ test('batches buffered while the collector is down are delivered once it comes u
   await new Promise((r) => setTimeout(r, 300));
   assert.equal(agent.sender.stats().connected, false);
   assert.equal(agent.sender.stats().buffered, 8, '400 sessions in batches of 50, all kept');
-  const collector = await startCollector(loadConfig(collectorSettings, { grpcListen: `127.0.0.1:${port}`, httpListen: '127.0.0.1:0' }, {}), { log });
+  const collector = await startCollector(loadConfig(collectorSettings, { grpcListen: `127.0.0.1:${port}`, httpListen: '127.0.0.1:0', queryListen: '127.0.0.1:0' }, {}), { log });
   cleanups.push(() => collector.close());
   await until(() => agent.sender.stats().buffered === 0, 15_000);
   assert.equal(collector.state.eventsTotal(), 400);
@@ -105,7 +105,7 @@ test('when the buffer is full the oldest batches go and the exact count dropped 
   for (let i = 0; i < 100; i++) source.emit(session(i, 7001)); // 10 batches, 5 kept
   await new Promise((r) => setTimeout(r, 100));
   assert.equal(agent.sender.stats().droppedEvents, 50);
-  const collector = await startCollector(loadConfig(collectorSettings, { grpcListen: `127.0.0.1:${port}`, httpListen: '127.0.0.1:0' }, {}), { log });
+  const collector = await startCollector(loadConfig(collectorSettings, { grpcListen: `127.0.0.1:${port}`, httpListen: '127.0.0.1:0', queryListen: '127.0.0.1:0' }, {}), { log });
   cleanups.push(() => collector.close());
   await until(() => agent.sender.stats().buffered === 0 && (queryStatus(collector.state).agents[0]?.losses.length ?? 0) > 0, 15_000);
   assert.equal(collector.state.eventsTotal(), 50);
