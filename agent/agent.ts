@@ -9,6 +9,7 @@ import { LossReason, type PodRef } from '../gen/tcpscope/v1/events';
 import type { KernelFeatures } from '../gen/tcpscope/v1/ingest';
 import { Batcher } from './batch/batcher';
 import { agentChannel } from './export/credentials';
+import { diagnoseTls } from './export/diagnose';
 import { BatchSender, batchEvents, type SenderStats } from './export/sender';
 import type { RetransmitRecord, SessionRecord, TraceRecord } from './records';
 
@@ -75,6 +76,7 @@ export async function startAgent(cfg: AgentConfig, deps: AgentDeps): Promise<Run
     address: cfg.collector,
     credentials: channel.credentials,
     channelOptions: channel.options,
+    diagnose: cfg.tlsCa ? () => diagnoseTls(cfg) : undefined,
     hello: { nodeName, runId, agentVersion: AGENT_VERSION, kernel: deps.kernel, startedUnixMs: Date.now() },
     maxBatches: cfg.bufferMaxBatches,
     maxBytes: cfg.bufferMaxBytes,

@@ -17,7 +17,7 @@ import { makeQueryService } from './query/grpc';
 import { makeHttpHandler } from './query/http';
 import type { CollectorState } from './query/queries';
 import { type RemoteIndex, Resolver } from './resolve/resolver';
-import { reportTlsFailures, serverCredentials } from './auth/tls';
+import { reportTlsFailures, serverCredentials, untrustedReason } from './auth/tls';
 import { requireToken, TokenFile } from './auth/token';
 import { EventRing } from './store/ring';
 
@@ -34,6 +34,8 @@ export interface RunningCollector {
 export interface CollectorDeps {
   log: Logger;
   remoteIndex?: RemoteIndex;
+  /** Token-authenticated agents (TokenReview): why a caller may not send, or null. */
+  agentAuthorizer?: (call: grpc.ServerDuplexStream<any, any>) => Promise<string | null>;
 }
 
 export async function startCollector(cfg: CollectorConfig, deps: CollectorDeps): Promise<RunningCollector> {
@@ -81,9 +83,16 @@ export async function startCollector(cfg: CollectorConfig, deps: CollectorDeps):
 
   // ingest: agents, mutual TLS (or server TLS + ServiceAccount tokens), plaintext only on loopback
   const ingestServer = new grpc.Server(serverOptions);
-  ingestServer.addService(IngestServiceService, makeIngestService(registry, sink, { maxBatchEvents: cfg.maxBatchEvents, log }));
+  const mutualTls = !!cfg.tlsCert && !!cfg.tlsClientCa && !cfg.agentTokenAudience;
+  // client certificates are verified at the handshake but judged here, so that a refused
+  // agent is told why (UNAUTHENTICATED) rather than seeing a dropped connection
+  const authorize = mutualTls
+    ? (call: grpc.ServerDuplexStream<unknown, unknown>) =>
+      call.getAuthContext().sslPeerCertificate ? null : `client certificate not accepted: ${untrustedReason(call.getPeer()) ?? 'missing or not trusted'}`
+    : deps.agentAuthorizer;
+  ingestServer.addService(IngestServiceService, makeIngestService(registry, sink, { maxBatchEvents: cfg.maxBatchEvents, log, authorize }));
   const ingestCreds = cfg.tlsCert
-    ? serverCredentials(cfg.tlsCert, cfg.tlsKey, cfg.tlsClientCa || undefined, !cfg.agentTokenAudience)
+    ? serverCredentials(cfg.tlsCert, cfg.tlsKey, mutualTls ? cfg.tlsClientCa : undefined, false)
     : grpc.ServerCredentials.createInsecure();
   const grpcPort = await bind(ingestServer, cfg.grpcListen, ingestCreds, 'gRPC ingest');
 

@@ -4,29 +4,35 @@ import pino from 'pino';
 
 export type Logger = pino.Logger;
 
-export function makeLogger(name: string, level = process.env.TCPSCOPE_LOG_LEVEL ?? 'info'): Logger {
-  return pino({ name, level, base: { name } }, pino.destination({ fd: 2, sync: true }));
+export function makeLogger(name: string, level = process.env.TCPSCOPE_LOG_LEVEL ?? 'info', dest?: pino.DestinationStream): Logger {
+  return pino({ name, level, base: { name } }, dest ?? pino.destination({ fd: 2, sync: true }));
 }
 
 /**
- * Says "N things were dropped" at most once per interval: every drop is counted (a metric),
- * the log line only summarises what happened since the last line.
+ * Says "N things were dropped" at most once per interval and key: every drop is counted (a
+ * metric), the log line only summarises what happened since the last line. Different keys
+ * (e.g. different reasons) get their own lines.
  */
 export class RateLimitedLog {
-  private pending = 0;
-  private lastAt = 0;
+  private readonly state = new Map<string, { pending: number; lastAt: number }>();
   constructor(
     private readonly log: Logger,
     private readonly message: string,
     private readonly intervalMs = 10_000,
   ) {}
 
-  add(count: number, fields: Record<string, unknown> = {}): void {
-    this.pending += count;
+  add(count: number, fields: Record<string, unknown> = {}, key = ''): void {
+    let st = this.state.get(key);
+    if (!st) {
+      if (this.state.size > 1000) this.state.clear();
+      st = { pending: 0, lastAt: 0 };
+      this.state.set(key, st);
+    }
+    st.pending += count;
     const now = Date.now();
-    if (now - this.lastAt < this.intervalMs) return;
-    this.lastAt = now;
-    this.log.warn({ ...fields, count: this.pending }, this.message);
-    this.pending = 0;
+    if (now - st.lastAt < this.intervalMs) return;
+    st.lastAt = now;
+    this.log.warn({ ...fields, count: st.pending }, this.message);
+    st.pending = 0;
   }
 }

@@ -23,6 +23,8 @@ export interface SenderOptions {
   totals: () => { losses: LossRecord[]; counters: AgentCounters };
   minBackoffMs?: number;
   maxBackoffMs?: number;
+  /** Finds out why a connection failed when gRPC does not say (TLS). */
+  diagnose?: () => Promise<string>;
 }
 
 interface Entry {
@@ -45,6 +47,7 @@ export interface SenderStats {
   droppedEvents: number;
   reconnects: number;
   lastAckedSeq: number;
+  lastError: string;
 }
 
 export function batchEvents(b: Batch): number {
@@ -63,9 +66,11 @@ export class BatchSender {
   private retryTimer: NodeJS.Timeout | undefined;
   private waiters: Array<() => void> = [];
   private lastWarnMs = 0;
+  private diagnosing = false;
+  private lastDiagnosisLogMs = 0;
   private readonly st: SenderStats = {
     connected: false, buffered: 0, bufferedBytes: 0, inFlight: 0, sent: 0, acked: 0, duplicates: 0,
-    rejected: 0, droppedBatches: 0, droppedEvents: 0, reconnects: 0, lastAckedSeq: 0,
+    rejected: 0, droppedBatches: 0, droppedEvents: 0, reconnects: 0, lastAckedSeq: 0, lastError: '',
   };
 
   constructor(private readonly opts: SenderOptions) {
@@ -166,6 +171,19 @@ export class BatchSender {
     this.inFlight = 0;
     if (this.stopped) return;
     this.st.reconnects++;
+    this.st.lastError = why;
+    if (this.opts.diagnose && /Failed to connect|No connection established/.test(why) && !this.diagnosing) {
+      this.diagnosing = true;
+      this.opts.diagnose().then((reason) => {
+        this.diagnosing = false;
+        if (this.connected) return;
+        this.st.lastError = `${why}: ${reason}`;
+        if (Date.now() - this.lastDiagnosisLogMs > 30_000) {
+          this.lastDiagnosisLogMs = Date.now();
+          this.opts.log.error({ collector: this.opts.address, reason }, 'cannot connect to the collector over TLS');
+        }
+      }, () => { this.diagnosing = false; });
+    }
     const delay = Math.round(this.backoffMs * (0.5 + Math.random()));
     this.backoffMs = Math.min(this.backoffMs * 2, this.opts.maxBackoffMs ?? 10_000);
     if (was) this.opts.log.warn({ why, retryInMs: delay, buffered: this.buffer.length }, 'lost collector stream; will resend unacknowledged batches');

@@ -30,33 +30,59 @@ export function serverCredentials(certFile: string, keyFile: string, clientCaFil
     ca = new grpc.experimental.FileWatcherCertificateProvider({ caCertificateFile: clientCaFile, refreshIntervalMs: CERT_REFRESH_MS });
   }
   // no CA provider = no client certificate requested (token-authenticated agents, query clients)
-  return grpc.experimental.createCertificateProviderServerCredentials(ca as grpc.experimental.CertificateProvider, identity, requireClientCert && ca !== null);
+  const make = grpc.experimental.createCertificateProviderServerCredentials as (a: unknown, b: unknown, r: boolean) => grpc.ServerCredentials;
+  let creds = make(ca, identity, requireClientCert && ca !== null);
+  // grpc-js 1.14 hands its two providers to the constructor in swapped order; check which
+  // way round this version stores them rather than rely on either.
+  if ((creds as unknown as { identityCertificateProvider: unknown }).identityCertificateProvider !== identity) creds = make(identity, ca, requireClientCert && ca !== null);
+  return creds;
 }
 
 let hooked = false;
 const listeners = new Set<(err: Error & { code?: string }, socket: TLSSocket) => void>();
+/** "ip:port" of TLS connections whose client certificate did not verify -> why. */
+const untrustedPeers = new Map<string, string>();
+
+function hookSecureServers(): void {
+  if (hooked) return;
+  hooked = true;
+  // the module object itself (an ES namespace import is read-only)
+  const mod: { createSecureServer: typeof http2.createSecureServer } = require('node:http2');
+  const original = mod.createSecureServer;
+  mod.createSecureServer = ((...args: Parameters<typeof http2.createSecureServer>) => {
+    const server = original(...args);
+    server.on('tlsClientError', (err: Error & { code?: string }, socket: TLSSocket) => {
+      for (const l of listeners) l(err, socket);
+    });
+    server.on('secureConnection', (socket: TLSSocket) => {
+      if (socket.authorized || !(socket as unknown as { _requestCert?: boolean })._requestCert) return;
+      const key = `${socket.remoteAddress}:${socket.remotePort}`;
+      const cert = socket.getPeerCertificate();
+      const why = !cert || !cert.raw ? 'no client certificate presented' : explainTlsError(Object.assign(new Error(String(socket.authorizationError)), { code: String(socket.authorizationError) }));
+      untrustedPeers.set(key, why);
+      socket.once('close', () => untrustedPeers.delete(key));
+      for (const l of listeners) l(Object.assign(new Error(why), { code: 'UNTRUSTED_CLIENT_CERT' }), socket);
+    });
+    return server;
+  }) as typeof http2.createSecureServer;
+}
+
+/** Why the client at this gRPC peer ("ipv4:1.2.3.4:5" or "1.2.3.4:5") was not trusted, if it was not. */
+export function untrustedReason(peer: string): string | undefined {
+  const p = peer.replace(/^ipv[46]:/, '').replace(/^\[(.*)\]:(\d+)$/, '$1:$2');
+  return untrustedPeers.get(p);
+}
 
 /**
- * Reports TLS handshake failures of every secure HTTP/2 server made from now on (grpc-js
- * creates its servers with http2.createSecureServer). One hook for the process.
+ * Reports TLS handshake failures and untrusted client certificates of every secure HTTP/2
+ * server made from now on (grpc-js creates its servers with http2.createSecureServer).
  */
 export function reportTlsFailures(log: Logger): () => void {
-  if (!hooked) {
-    hooked = true;
-    // the module object itself (an ES namespace import is read-only)
-    const mod: { createSecureServer: typeof http2.createSecureServer } = require('node:http2');
-    const original = mod.createSecureServer;
-    mod.createSecureServer = ((...args: Parameters<typeof http2.createSecureServer>) => {
-      const server = original(...args);
-      server.on('tlsClientError', (err: Error & { code?: string }, socket: TLSSocket) => {
-        for (const l of listeners) l(err, socket);
-      });
-      return server;
-    }) as typeof http2.createSecureServer;
-  }
-  const limited = new RateLimitedLog(log, 'TLS handshake failed', 5_000);
+  hookSecureServers();
+  const limited = new RateLimitedLog(log, 'TLS client refused', 5_000);
   const fn = (err: Error & { code?: string }, socket: TLSSocket) => {
-    limited.add(1, { peer: `${socket.remoteAddress}:${socket.remotePort}`, reason: explainTlsError(err) });
+    const reason = err.code === 'UNTRUSTED_CLIENT_CERT' ? err.message : explainTlsError(err);
+    limited.add(1, { peer: `${socket.remoteAddress}:${socket.remotePort}`, reason }, reason);
   };
   listeners.add(fn);
   return () => listeners.delete(fn);
@@ -65,9 +91,9 @@ export function reportTlsFailures(log: Logger): () => void {
 /** OpenSSL's words to ours. */
 export function explainTlsError(err: Error & { code?: string }): string {
   const m = `${err.code ?? ''} ${err.message}`;
-  if (/CERT_HAS_EXPIRED|certificate expired|certificate has expired/i.test(m)) return `certificate expired (${err.message})`;
-  if (/unknown ca|UNABLE_TO_VERIFY|self.signed|unable to get (local )?issuer/i.test(m)) return `certificate signed by an unknown CA (${err.message})`;
+  if (/CERT_HAS_EXPIRED|certificate expired|certificate has expired/i.test(m)) return `client certificate expired (${err.code})`;
+  if (/CERT_NOT_YET_VALID/i.test(m)) return `client certificate not yet valid (${err.code})`;
+  if (/unknown ca|UNABLE_TO_VERIFY|self.signed|SELF_SIGNED|UNABLE_TO_GET_ISSUER|unable to get (local )?issuer/i.test(m)) return `client certificate signed by an unknown CA (${err.code})`;
   if (/peer did not return a certificate|certificate required|PEER_DID_NOT_RETURN/i.test(m)) return `no client certificate presented (${err.message})`;
-  if (/Hostname\/IP does not match|ERR_TLS_CERT_ALTNAME_INVALID/i.test(m)) return `certificate name does not match (${err.message})`;
   return err.message;
 }

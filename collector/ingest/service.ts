@@ -19,17 +19,37 @@ export interface IngestSink {
 export interface IngestOptions {
   maxBatchEvents: number;
   log: Logger;
+  /** Says why this caller may not send (null = may): client certificate or token checks. */
+  authorize?: (call: grpc.ServerDuplexStream<IngestRequest, IngestAck>) => Promise<string | null> | string | null;
 }
 
 export function makeIngestService(registry: AgentRegistry, sink: IngestSink, opts: IngestOptions): IngestServiceServer {
   const rejectLog = new RateLimitedLog(opts.log, 'rejected batches from agents');
+  const authLog = new RateLimitedLog(opts.log, 'refused an agent');
   return {
     stream(call: grpc.ServerDuplexStream<IngestRequest, IngestAck>): void {
       let hello: AgentHello | undefined;
       const fail = (code: GrpcStatus, details: string) => {
         call.emit('error', { code, details });
       };
+      // messages wait until the caller is authorized; a refused caller gets UNAUTHENTICATED
+      let authorized: Promise<boolean> = Promise.resolve(true);
+      if (opts.authorize) {
+        authorized = Promise.resolve(opts.authorize(call)).then((why) => {
+          if (!why) return true;
+          authLog.add(1, { peer: call.getPeer(), why }, why);
+          fail(GrpcStatus.UNAUTHENTICATED, why);
+          return false;
+        });
+      }
+      let queue = authorized;
       call.on('data', (req: IngestRequest) => {
+        queue = queue.then((ok) => {
+          if (ok) onMessage(req);
+          return ok;
+        });
+      });
+      const onMessage = (req: IngestRequest) => {
         if (req.hello) {
           const h = req.hello;
           if (!h.nodeName || h.nodeName.length > 253 || !h.runId || h.runId.length > 128) {
@@ -48,7 +68,7 @@ export function makeIngestService(registry: AgentRegistry, sink: IngestSink, opt
           return;
         }
         call.write(applyBatch(req.batch, hello));
-      });
+      };
       call.on('end', () => {
         if (hello) registry.disconnect(hello.nodeName);
         hello = undefined;
