@@ -12,7 +12,11 @@ import { QueryServiceService } from '../gen/tcpscope/v1/query';
 import { FlowAggregator } from './aggregate/flows';
 import type { FlowEvent } from './events';
 import { AgentRegistry } from './ingest/agents';
-import { makeIngestService } from './ingest/service';
+import { makeIngestService, replayBatch } from './ingest/service';
+import { IngestLog } from './store/wal';
+import { openRollupStore } from './store/open';
+import { Batch } from '../gen/tcpscope/v1/events';
+import * as path from 'node:path';
 import { makeQueryService } from './query/grpc';
 import { makeHttpHandler } from './query/http';
 import type { CollectorState } from './query/queries';
@@ -44,9 +48,11 @@ export async function startCollector(cfg: CollectorConfig, deps: CollectorDeps):
   prom.collectDefaultMetrics({ register: metrics, prefix: 'tcpscope_collector_' });
   const eventsIngested = new prom.Counter({ name: 'tcpscope_collector_events_total', help: 'events applied, by type', labelNames: ['type'], registers: [metrics] });
 
-  const agg = new FlowAggregator(cfg.bucketSeconds, cfg.memoryRetentionMinutes * 60e6);
+  const store = openRollupStore(cfg.dataDir, cfg.bucketSeconds);
+  const agg = new FlowAggregator(cfg.bucketSeconds, store);
   const ring = new EventRing(cfg.ringSize);
   const registry = new AgentRegistry();
+  registry.loadWatermarks(store.watermarks());
   const resolver = new Resolver(deps.remoteIndex);
   let total = 0;
   const state: CollectorState = { agg, ring, registry, startedMs: Date.now(), version: VERSION, eventsTotal: () => total };
@@ -64,6 +70,32 @@ export async function startCollector(cfg: CollectorConfig, deps: CollectorDeps):
       eventsIngested.inc({ type: 'life' }, life);
       eventsIngested.inc({ type: 'retrans' }, events.length - life);
     },
+  };
+
+  // write-ahead log: with a data directory an ack means the batch is on disk
+  let wal: IngestLog | undefined;
+  if (cfg.dataDir) {
+    wal = new IngestLog(path.join(cfg.dataDir, 'ingest.wal'));
+    let replayed = 0;
+    let unreadable = 0;
+    const r = wal.replay((payload) => {
+      try {
+        if (replayBatch(registry, sink, Batch.decode(payload), cfg.maxBatchEvents)) replayed++;
+      } catch (err) {
+        unreadable++;
+        log.error({ err: (err as Error).message }, 'skipped an unreadable ingest log record');
+      }
+    });
+    if (unreadable) log.error({ unreadable }, 'ingest log records could not be replayed');
+    log.info({ records: r.records, applied: replayed, tornTailBytes: r.truncatedTail, watermarks: registry.watermarks().size }, 'replayed the ingest log');
+  }
+  const retentionUs = cfg.dataDir ? cfg.retentionHours * 3600e6 : cfg.memoryRetentionMinutes * 60e6;
+  const checkpoint = () => {
+    wal?.sync();
+    const rows = agg.checkpoint(registry.watermarks());
+    wal?.reset();
+    store.prune(Date.now() * 1000, retentionUs, cfg.storeMaxBytes);
+    return rows;
   };
 
   new prom.Gauge({
@@ -90,7 +122,11 @@ export async function startCollector(cfg: CollectorConfig, deps: CollectorDeps):
     ? (call: grpc.ServerDuplexStream<unknown, unknown>) =>
       call.getAuthContext().sslPeerCertificate ? null : `client certificate not accepted: ${untrustedReason(call.getPeer()) ?? 'missing or not trusted'}`
     : deps.agentAuthorizer;
-  ingestServer.addService(IngestServiceService, makeIngestService(registry, sink, { maxBatchEvents: cfg.maxBatchEvents, log, authorize }));
+  ingestServer.addService(IngestServiceService, makeIngestService(registry, sink, {
+    maxBatchEvents: cfg.maxBatchEvents, log, authorize,
+    persist: wal ? (batch, done) => wal!.append(Batch.encode(batch).finish(), done) : undefined,
+    whenDurable: wal ? (done) => wal!.whenDurable(done) : undefined,
+  }));
   const ingestCreds = cfg.tlsCert
     ? serverCredentials(cfg.tlsCert, cfg.tlsKey, mutualTls ? cfg.tlsClientCa : undefined, false)
     : grpc.ServerCredentials.createInsecure();
@@ -123,8 +159,8 @@ export async function startCollector(cfg: CollectorConfig, deps: CollectorDeps):
   });
   const httpPort = (httpServer.address() as AddressInfo).port;
 
-  const pruneTimer = setInterval(() => agg.prune(Date.now() * 1000), 60_000);
-  pruneTimer.unref();
+  const checkpointTimer = setInterval(checkpoint, cfg.checkpointSeconds * 1000);
+  checkpointTimer.unref();
 
   const addr = (listen: string, port: number) => `${hostForDial(splitHostPort(listen)[0])}:${port}`;
   const running = {
@@ -133,7 +169,7 @@ export async function startCollector(cfg: CollectorConfig, deps: CollectorDeps):
     httpAddress: addr(cfg.httpListen, httpPort),
     state,
     async close() {
-      clearInterval(pruneTimer);
+      clearInterval(checkpointTimer);
       stopTlsLog();
       httpServer.closeAllConnections();
       await new Promise<void>((r) => httpServer.close(() => r()));
@@ -141,6 +177,9 @@ export async function startCollector(cfg: CollectorConfig, deps: CollectorDeps):
         await new Promise<void>((r) => srv.tryShutdown(() => r()));
         srv.forceShutdown();
       }
+      checkpoint();
+      wal?.close();
+      store.close();
     },
   };
   log.info({ ingest: running.grpcAddress, query: running.queryAddress, http: running.httpAddress, tls: !!cfg.tlsCert, queryToken: !!tokens }, 'collector listening');

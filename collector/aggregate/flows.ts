@@ -1,10 +1,12 @@
 // FlowAggregator: per-flow sums in time buckets (default 10 s). A flow is one local
 // endpoint (node, pod, address) talking to one remote endpoint on one service port in one
-// direction; the ephemeral port is aggregated away. Queries over a window merge the
-// buckets that overlap it (resolution: one bucket).
+// direction; the ephemeral port is aggregated away. Recent buckets live in memory; a
+// checkpoint moves them into the RollupStore. Queries over a window merge the buckets of
+// both that overlap it (resolution: one bucket).
 import { Direction } from '../../common/tcp';
 import type { Endpoint } from '../../gen/tcpscope/v1/query';
 import type { ResolvedEvent } from '../events';
+import type { FlowFilter, RollupRow, RollupStore } from '../store/rollup-store';
 import { LogHistogram } from './histogram';
 
 export interface FlowAgg {
@@ -57,17 +59,25 @@ export function mergeAgg(into: FlowAgg, o: FlowAgg): void {
   into.lastUs = Math.max(into.lastUs, o.lastUs);
 }
 
-function cloneAgg(a: FlowAgg): FlowAgg {
+export function matchesFilter(a: FlowAgg, f: FlowFilter): boolean {
+  const isPod = (e: Endpoint) => f.pod !== undefined && e.namespace === f.pod.namespace && e.pod === f.pod.name;
+  if (f.pod && !isPod(a.local) && !isPod(a.remote)) return false;
+  if (f.namespace && a.local.namespace !== f.namespace && a.remote.namespace !== f.namespace) return false;
+  if (f.localNamespace && a.local.namespace !== f.localNamespace) return false;
+  return true;
+}
+
+export function cloneAgg(a: FlowAgg): FlowAgg {
   const c = newAgg(a.key, a.local, a.remote, a.servicePort, a.direction, a.firstUs);
   mergeAgg(c, a);
   return c;
 }
 
 export class FlowAggregator {
-  private readonly buckets = new Map<number, Map<string, FlowAgg>>();
+  private buckets = new Map<number, Map<string, FlowAgg>>();
   private readonly bucketUs: number;
 
-  constructor(bucketSeconds: number, private readonly retentionUs: number) {
+  constructor(bucketSeconds: number, readonly store: RollupStore) {
     this.bucketUs = bucketSeconds * 1e6;
   }
 
@@ -109,13 +119,14 @@ export class FlowAggregator {
     }
   }
 
-  /** Flows with activity in [sinceUs, untilUs), merged over buckets; optionally filtered. */
-  query(sinceUs: number, untilUs: number, filter?: (a: FlowAgg) => boolean): FlowAgg[] {
+  /** Flows with activity in [sinceUs, untilUs), from memory and store, merged over buckets. */
+  query(sinceUs: number, untilUs: number, filter?: FlowFilter): FlowAgg[] {
     const out = new Map<string, FlowAgg>();
+    for (const a of this.store.query(sinceUs, untilUs, filter)) out.set(a.key, a);
     for (const [start, bucket] of this.buckets) {
       if (start + this.bucketUs <= sinceUs || start >= untilUs) continue;
       for (const a of bucket.values()) {
-        if (filter && !filter(a)) continue;
+        if (filter && !matchesFilter(a, filter)) continue;
         const m = out.get(a.key);
         if (m) mergeAgg(m, a);
         else out.set(a.key, cloneAgg(a));
@@ -124,21 +135,17 @@ export class FlowAggregator {
     return [...out.values()];
   }
 
-  /** Drops buckets older than the retention. Returns how many buckets went. */
-  prune(nowUs: number): number {
-    let n = 0;
-    for (const start of this.buckets.keys()) {
-      if (start + this.bucketUs < nowUs - this.retentionUs) {
-        this.buckets.delete(start);
-        n++;
-      }
-    }
-    return n;
+  /** Moves every in-memory bucket into the store, with the delivery watermarks, in one commit. */
+  checkpoint(watermarks: Map<string, number>): number {
+    const rows: RollupRow[] = [];
+    for (const [bucketStartUs, bucket] of this.buckets) for (const agg of bucket.values()) rows.push({ bucketStartUs, agg });
+    this.store.commit(rows, watermarks);
+    this.buckets = new Map();
+    return rows.length;
   }
 
-  flowCount(): number {
-    const keys = new Set<string>();
-    for (const b of this.buckets.values()) for (const k of b.keys()) keys.add(k);
-    return keys.size;
+  /** Flow keys in memory and in the store over the last hour (for status). */
+  flowCount(nowUs = Date.now() * 1000): number {
+    return this.query(nowUs - 3600e6, nowUs + 1).length;
   }
 }

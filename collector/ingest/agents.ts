@@ -23,6 +23,13 @@ export class AgentRegistry {
   /** run id -> highest applied sequence. */
   private readonly applied = new Map<string, number>();
 
+  /** An agent known only from replayed batches: not connected until it says hello. */
+  ensureAgent(node: string, runId: string): void {
+    if (this.agents.has(node)) return;
+    this.connect({ nodeName: node, runId, agentVersion: '', kernel: undefined, startedUnixMs: 0 });
+    this.disconnect(node);
+  }
+
   connect(hello: AgentHello): void {
     let a = this.agents.get(hello.nodeName);
     if (!a) {
@@ -50,6 +57,15 @@ export class AgentRegistry {
     if (!a) return;
     a.streams = Math.max(0, a.streams - 1);
     if (a.streams === 0) a.status.connected = false;
+  }
+
+  /** Watermarks as last committed to the store (at start-up). */
+  loadWatermarks(marks: Map<string, number>): void {
+    for (const [run, seq] of marks) this.applied.set(run, Math.max(seq, this.applied.get(run) ?? 0));
+  }
+
+  watermarks(): Map<string, number> {
+    return new Map(this.applied);
   }
 
   isDuplicate(runId: string, seq: number): boolean {

@@ -16,9 +16,24 @@ export interface IngestSink {
   apply(events: FlowEvent[]): void;
 }
 
+/** Applies a batch that came back from the write-ahead log after a restart (no ack, no agent stream). */
+export function replayBatch(registry: AgentRegistry, sink: IngestSink, b: Batch, maxEvents: number): boolean {
+  if (registry.isDuplicate(b.runId, b.seq)) return false;
+  const d = decodeBatch(b, { maxEvents });
+  sink.apply(d.events);
+  registry.ensureAgent(b.nodeName, b.runId);
+  registry.updateTotals(b.nodeName, b.runId, b.losses, b.counters?.retransmitFailed ?? 0, b.counters?.bpftraceRestarts ?? 0);
+  registry.markApplied(b.nodeName, b.runId, b.seq, d.sessions, d.retransmits);
+  return true;
+}
+
 export interface IngestOptions {
   maxBatchEvents: number;
   log: Logger;
+  /** Makes an applied batch durable; the ack waits for `done` (write-ahead log). */
+  persist?: (batch: Batch, done: () => void) => void;
+  /** Runs `done` once everything applied so far is durable (acks of duplicates wait on it). */
+  whenDurable?: (done: () => void) => void;
   /** Says why this caller may not send (null = may): client certificate or token checks. */
   authorize?: (call: grpc.ServerDuplexStream<IngestRequest, IngestAck>) => Promise<string | null> | string | null;
 }
@@ -67,7 +82,12 @@ export function makeIngestService(registry: AgentRegistry, sink: IngestSink, opt
           fail(GrpcStatus.FAILED_PRECONDITION, 'send an AgentHello before the first batch');
           return;
         }
-        call.write(applyBatch(req.batch, hello));
+        const batch = req.batch;
+        const ack = applyBatch(batch, hello);
+        if (ack.error) call.write(ack);
+        else if (!ack.duplicate && opts.persist) opts.persist(batch, () => call.write(ack));
+        else if (opts.whenDurable) opts.whenDurable(() => call.write(ack));
+        else call.write(ack);
       };
       call.on('end', () => {
         if (hello) registry.disconnect(hello.nodeName);

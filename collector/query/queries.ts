@@ -56,11 +56,7 @@ export function queryFlows(st: CollectorState, req: FlowsRequest): FlowsResponse
   const { sinceUs, untilUs } = windowUs(req.window);
   const pod = parsePod(req.pod);
   const ns = req.namespace;
-  const flows = st.agg.query(sinceUs, untilUs, (a) => {
-    if (pod && !((a.local.namespace === pod.namespace && a.local.pod === pod.name) || (a.remote.namespace === pod.namespace && a.remote.pod === pod.name))) return false;
-    if (ns && a.local.namespace !== ns && a.remote.namespace !== ns) return false;
-    return true;
-  });
+  const flows = st.agg.query(sinceUs, untilUs, { pod, namespace: ns || undefined });
   flows.sort((x, y) => y.retransSegs + y.retransmitEvents - (x.retransSegs + x.retransmitEvents) || y.sessions - x.sessions || x.key.localeCompare(y.key));
   const limit = req.limit || 1000;
   let note = '';
@@ -118,7 +114,7 @@ export function queryHotspots(st: CollectorState, req: HotspotsRequest): Hotspot
   const by = (req.by || 'pod') as HotspotBy;
   if (!HOTSPOT_GROUPINGS.includes(by)) throw new QueryError(`invalid grouping "${req.by}": use one of ${HOTSPOT_GROUPINGS.join(', ')}`);
   const { sinceUs, untilUs } = windowUs(req.window);
-  const flows = st.agg.query(sinceUs, untilUs, req.namespace ? (a) => a.local.namespace === req.namespace : undefined);
+  const flows = st.agg.query(sinceUs, untilUs, req.namespace ? { localNamespace: req.namespace } : undefined);
   const rows = buildHotspots(flows, by, req.limit || 50);
   const note = rows.length === 0 ? (flows.length === 0 ? 'no flows in the window' : `${flows.length} flows in the window, none with retransmits or failed connects`) : '';
   return { by, window: { sinceUnixMs: Math.floor(sinceUs / 1000), untilUnixMs: Math.floor(untilUs / 1000) }, rows, note };

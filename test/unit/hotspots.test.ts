@@ -4,6 +4,7 @@ import { test } from 'node:test';
 import { FlowAggregator } from '../../collector/aggregate/flows';
 import type { FlowEvent } from '../../collector/events';
 import { buildHotspots } from '../../collector/query/hotspots';
+import { MemoryRollupStore } from '../../collector/store/memory-store';
 import { Direction, TcpState } from '../../common/tcp';
 import type { Endpoint } from '../../gen/tcpscope/v1/query';
 
@@ -41,7 +42,7 @@ function load(): FlowAggregator {
   const api = pod('shop', 'api-1', 'node-b', '10.0.1.5', 'Deployment/api');
   const db = pod('shop', 'db-0', 'node-c', '10.0.2.7', 'StatefulSet/db');
   const out = ext('203.0.113.9');
-  const agg = new FlowAggregator(10, 3600e6);
+  const agg = new FlowAggregator(10, new MemoryRollupStore(10e6));
   const all = [
     ...life(web1, api, 10, 2, 1_000_000), ...retrans(web1, api, 18, TcpState.TCP_STATE_ESTABLISHED),
     ...life(web2, db, 4, 0, 1000), ...life(web2, db, 3, 0, 0, true), ...retrans(web2, db, 6, TcpState.TCP_STATE_SYN_SENT),
