@@ -11,7 +11,7 @@ export function registerCollector(program: Command): void {
     const cfg = loadConfig(collectorSettings, flags);
     const log = makeLogger('collector');
     const c = await startCollector(cfg, { log });
-    process.stdout.write(`collector: gRPC ${c.grpcAddress}, HTTP http://${c.httpAddress}/\n`);
+    process.stdout.write(`collector: ingest ${c.grpcAddress}, query ${c.queryAddress}, HTTP http://${c.httpAddress}/\n`);
     await untilSignal();
     log.info('stopping');
     await c.close();

@@ -1,6 +1,11 @@
 // The tcpscope CLI: one commander program; each command lives in its own file and is
 // registered here.
 import { Command } from 'commander';
+import { registerCollector } from './collector';
+import { registerFlows } from './flows';
+import { registerHotspots } from './hotspots';
+import { registerObserve } from './observe';
+import { registerStatus } from './status';
 import { registerTrace } from './trace';
 
 const program = new Command();
@@ -11,6 +16,11 @@ program
   .showHelpAfterError();
 
 registerTrace(program);
+registerCollector(program);
+registerFlows(program);
+registerObserve(program);
+registerHotspots(program);
+registerStatus(program);
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   process.stderr.write(`tcpscope: ${err instanceof Error ? err.message : String(err)}\n`);
