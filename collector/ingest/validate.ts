@@ -24,8 +24,14 @@ function check(cond: boolean, msg: string): asserts cond {
   if (!cond) throw new BatchError(msg);
 }
 
+const enumSets = new Map<object, Set<unknown>>();
 function validEnum(e: object, v: number): boolean {
-  return Object.values(e).includes(v) && v >= 0;
+  let set = enumSets.get(e);
+  if (!set) {
+    set = new Set(Object.values(e).filter((x) => typeof x === 'number' && x >= 0));
+    enumSets.set(e, set);
+  }
+  return set.has(v);
 }
 
 export function decodeBatch(b: Batch, limits: ValidateLimits): DecodedBatch {
