@@ -10,12 +10,13 @@ import type { Logger } from '../common/log';
 import { IngestServiceService } from '../gen/tcpscope/v1/ingest';
 import { QueryServiceService } from '../gen/tcpscope/v1/query';
 import { FlowAggregator } from './aggregate/flows';
-import type { FlowEvent } from './events';
+import type { FlowEvent, ResolvedEvent } from './events';
+import { CollectorMetrics } from './metrics';
 import { AgentRegistry } from './ingest/agents';
 import { makeIngestService, replayBatch } from './ingest/service';
 import { IngestLog } from './store/wal';
 import { openRollupStore } from './store/open';
-import { Batch } from '../gen/tcpscope/v1/events';
+import { Batch, LossReason } from '../gen/tcpscope/v1/events';
 import * as path from 'node:path';
 import { makeQueryService } from './query/grpc';
 import { makeHttpHandler } from './query/http';
@@ -57,15 +58,20 @@ export async function startCollector(cfg: CollectorConfig, deps: CollectorDeps):
   let total = 0;
   const state: CollectorState = { agg, ring, registry, startedMs: Date.now(), version: VERSION, eventsTotal: () => total };
 
+  const flowMetrics = new CollectorMetrics(metrics, cfg.metricsMaxSeries, 15 * 60_000);
   const sink = {
     apply(events: FlowEvent[]): void {
       let life = 0;
-      for (const ev of events) {
+      const resolved = new Array<ResolvedEvent>(events.length);
+      for (let i = 0; i < events.length; i++) {
+        const ev = events[i]!;
         const re = { ev, local: resolver.local(ev), remote: resolver.remote(ev) };
+        resolved[i] = re;
         agg.add(re);
         ring.push(re);
         if (ev.type === 'life') life++;
       }
+      flowMetrics.observeBatch(resolved);
       total += events.length;
       eventsIngested.inc({ type: 'life' }, life);
       eventsIngested.inc({ type: 'retrans' }, events.length - life);
@@ -91,6 +97,7 @@ export async function startCollector(cfg: CollectorConfig, deps: CollectorDeps):
   }
   const retentionUs = cfg.dataDir ? cfg.retentionHours * 3600e6 : cfg.memoryRetentionMinutes * 60e6;
   const checkpoint = () => {
+    flowMetrics.expire();
     wal?.sync();
     const rows = agg.checkpoint(registry.watermarks());
     wal?.reset();
@@ -99,8 +106,25 @@ export async function startCollector(cfg: CollectorConfig, deps: CollectorDeps):
   };
 
   new prom.Gauge({
-    name: 'tcpscope_collector_agents_connected', help: 'agents with an open ingest stream', registers: [metrics],
-    collect() { this.set(registry.list().filter((a) => a.connected).length); },
+    name: 'tcpscope_agent_connected', help: '1 while the agent of this node has an open ingest stream', labelNames: ['node'], registers: [metrics],
+    collect() {
+      this.reset();
+      for (const a of registry.list()) this.set({ node: a.nodeName }, a.connected ? 1 : 0);
+    },
+  });
+  new prom.Gauge({
+    name: 'tcpscope_agent_lost_events', help: 'events lost by the agent of this node since it started, by reason (bpftrace_lost, parse_reject, buffer_overflow, ...)', labelNames: ['node', 'reason'], registers: [metrics],
+    collect() {
+      this.reset();
+      for (const a of registry.list()) for (const l of a.losses) this.set({ node: a.nodeName, reason: (LossReason[l.reason] ?? String(l.reason)).replace('LOSS_REASON_', '').toLowerCase() }, l.count);
+    },
+  });
+  new prom.Gauge({
+    name: 'tcpscope_agent_last_batch_seconds', help: 'Unix time of the last batch from the agent of this node', labelNames: ['node'], registers: [metrics],
+    collect() {
+      this.reset();
+      for (const a of registry.list()) this.set({ node: a.nodeName }, a.lastBatchUnixMs / 1000);
+    },
   });
 
   checkExposure(cfg);

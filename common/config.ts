@@ -51,6 +51,7 @@ export const collectorSettings = {
   bucketSeconds: setting('TCPSCOPE_BUCKET_SECONDS', 'bucket-seconds', positiveInt, 10, 'width of the per-flow rollup buckets (s)'),
   checkpointSeconds: setting('TCPSCOPE_CHECKPOINT_SECONDS', 'checkpoint-seconds', positiveInt, 10, 'move in-memory rollups into the store this often (s)'),
   memoryRetentionMinutes: setting('TCPSCOPE_MEMORY_RETENTION_MINUTES', 'memory-retention-minutes', positiveInt, 120, 'rollups kept when there is no --data-dir (min)'),
+  metricsMaxSeries: setting('TCPSCOPE_METRICS_MAX_SERIES', 'metrics-max-series', positiveInt, 2000, 'label sets per flow metric before the rest is counted under "_other"'),
   maxBatchEvents: setting('TCPSCOPE_MAX_BATCH_EVENTS', 'max-batch-events', positiveInt, 65536, 'reject batches with more events than this'),
   maxMessageBytes: setting('TCPSCOPE_MAX_MESSAGE_BYTES', 'max-message-bytes', positiveInt, 16 * 1024 * 1024, 'largest gRPC message accepted'),
   kubernetes: setting('TCPSCOPE_KUBERNETES', 'kubernetes', bool, false, 'watch pods, services and nodes cluster-wide to name remote ends'),
