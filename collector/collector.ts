@@ -24,6 +24,8 @@ import type { CollectorState } from './query/queries';
 import { type RemoteIndex, Resolver } from './resolve/resolver';
 import { reportTlsFailures, serverCredentials, untrustedReason } from './auth/tls';
 import { requireToken, TokenFile } from './auth/token';
+import { AgentTokenReviewer } from './auth/token-review';
+import { KubeConfig } from '@kubernetes/client-node';
 import { EventRing } from './store/ring';
 
 export const VERSION: string = require('../../package.json').version;
@@ -41,6 +43,17 @@ export interface CollectorDeps {
   remoteIndex?: RemoteIndex;
   /** Token-authenticated agents (TokenReview): why a caller may not send, or null. */
   agentAuthorizer?: (call: grpc.ServerDuplexStream<any, any>) => Promise<string | null>;
+  /** Where the Kubernetes API is (default: in-cluster or ~/.kube/config). */
+  kubeConfig?: KubeConfig;
+}
+
+function tokenReviewer(cfg: CollectorConfig, kc?: KubeConfig): (call: grpc.ServerDuplexStream<any, any>) => Promise<string | null> {
+  if (!kc) {
+    kc = new KubeConfig();
+    kc.loadFromDefault();
+  }
+  const reviewer = new AgentTokenReviewer(kc, { audience: cfg.agentTokenAudience, allowedUser: cfg.agentServiceAccount });
+  return (call) => reviewer.authorize(call);
 }
 
 export async function startCollector(cfg: CollectorConfig, deps: CollectorDeps): Promise<RunningCollector> {
@@ -145,7 +158,9 @@ export async function startCollector(cfg: CollectorConfig, deps: CollectorDeps):
   const authorize = mutualTls
     ? (call: grpc.ServerDuplexStream<unknown, unknown>) =>
       call.getAuthContext().sslPeerCertificate ? null : `client certificate not accepted: ${untrustedReason(call.getPeer()) ?? 'missing or not trusted'}`
-    : deps.agentAuthorizer;
+    : cfg.agentTokenAudience
+      ? (deps.agentAuthorizer ?? tokenReviewer(cfg, deps.kubeConfig))
+      : undefined;
   ingestServer.addService(IngestServiceService, makeIngestService(registry, sink, {
     maxBatchEvents: cfg.maxBatchEvents, log, authorize,
     persist: wal ? (batch, done) => wal!.append(Batch.encode(batch).finish(), done) : undefined,

@@ -60,6 +60,7 @@ export const collectorSettings = {
   tlsKey: setting('TCPSCOPE_TLS_KEY', 'tls-key', z.string(), '', 'server private key (PEM)'),
   tlsClientCa: setting('TCPSCOPE_TLS_CLIENT_CA', 'tls-client-ca', z.string(), '', 'CA bundle (PEM) for agents\' client certificates (mutual TLS)'),
   agentTokenAudience: setting('TCPSCOPE_AGENT_TOKEN_AUDIENCE', 'agent-token-audience', z.string(), '', 'accept agents by ServiceAccount token with this audience (TokenReview) instead of client certificates'),
+  agentServiceAccount: setting('TCPSCOPE_AGENT_SERVICE_ACCOUNT', 'agent-service-account', z.string(), '', 'with token auth: the only ServiceAccount allowed to send, as system:serviceaccount:NS:NAME (empty = any)'),
   queryTokenFile: setting('TCPSCOPE_QUERY_TOKEN_FILE', 'query-token-file', z.string(), '', 'file holding the bearer token the query API (gRPC and HTTP) requires'),
   dataDir: setting('TCPSCOPE_DATA_DIR', 'data-dir', z.string(), '', 'directory of the embedded store (rollups, delivery state); empty = memory only'),
   retentionHours: setting('TCPSCOPE_RETENTION_HOURS', 'retention-hours', positiveInt, 72, 'rollups kept in the store (h)'),
