@@ -5,6 +5,7 @@ import { registerCollector } from './collector';
 import { registerFlows } from './flows';
 import { registerHotspots } from './hotspots';
 import { registerObserve } from './observe';
+import { registerPod } from './pod';
 import { registerStatus } from './status';
 import { registerTrace } from './trace';
 
@@ -19,6 +20,7 @@ registerTrace(program);
 registerCollector(program);
 registerFlows(program);
 registerObserve(program);
+registerPod(program);
 registerHotspots(program);
 registerStatus(program);
 
