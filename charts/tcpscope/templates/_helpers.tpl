@@ -74,7 +74,9 @@ mapKeysMax: BPFTRACE_MAP_KEYS_MAX
 {{- define "tcpscope.collectorConfigEnv" -}}
 ringSize: TCPSCOPE_RING_SIZE
 bucketSeconds: TCPSCOPE_BUCKET_SECONDS
+checkpointSeconds: TCPSCOPE_CHECKPOINT_SECONDS
 memoryRetentionMinutes: TCPSCOPE_MEMORY_RETENTION_MINUTES
+metricsMaxSeries: TCPSCOPE_METRICS_MAX_SERIES
 maxBatchEvents: TCPSCOPE_MAX_BATCH_EVENTS
 maxMessageBytes: TCPSCOPE_MAX_MESSAGE_BYTES
 deletedPodRetentionSeconds: TCPSCOPE_DELETED_POD_RETENTION_SECONDS
