@@ -1,6 +1,7 @@
 // The tcpscope CLI: one commander program; each command lives in its own file and is
 // registered here.
 import { Command } from 'commander';
+import { registerAgent } from './agent';
 import { registerCollector } from './collector';
 import { registerFlows } from './flows';
 import { registerHotspots } from './hotspots';
@@ -8,6 +9,7 @@ import { registerObserve } from './observe';
 import { registerPod } from './pod';
 import { registerStatus } from './status';
 import { registerTrace } from './trace';
+import { registerUp } from './up';
 
 const program = new Command();
 program
@@ -16,7 +18,9 @@ program
   .version(require('../../package.json').version)
   .showHelpAfterError();
 
+registerUp(program);
 registerTrace(program);
+registerAgent(program);
 registerCollector(program);
 registerFlows(program);
 registerObserve(program);
