@@ -2,7 +2,7 @@
 // Kubernetes adds one (ReplicaSet -> Deployment, Job -> CronJob); StatefulSet, DaemonSet
 // and others are the workload themselves; a pod without a controller is its own workload.
 // An owner we have not seen stays as it is (ReplicaSet/x): never a guessed Deployment.
-import type { OwnerInfo, PodInfo } from './trim';
+import type { OwnerInfo } from './trim';
 
 export interface Workload { kind: string; name: string }
 
@@ -36,7 +36,12 @@ export class OwnerIndex {
   get size(): number { return this.byKey.size; }
 }
 
-export function workloadOf(pod: Pick<PodInfo, 'owner' | 'metadata'>, owners: Pick<OwnerIndex, 'get'>): Workload {
+/** Looks up a ReplicaSet's or Job's own controller. */
+export interface OwnerLookup {
+  get(kind: string, ns: string, name: string): { owner?: Workload } | undefined;
+}
+
+export function workloadOf(pod: { owner?: Workload; metadata: { name: string; namespace?: string } }, owners: OwnerLookup): Workload {
   const o = pod.owner;
   if (!o) return { kind: 'Pod', name: pod.metadata.name };
   if (o.kind === 'ReplicaSet' || o.kind === 'Job') {

@@ -2,6 +2,8 @@
 // checked once here at the edge. Accepts raw watch JSON and client-node's typed objects
 // (whose timestamps are Date objects). A malformed object throws MalformedObjectError.
 
+import { bytesToIp, ipToBytes } from '../../common/addr';
+
 export class MalformedObjectError extends Error {}
 
 export interface Meta {
@@ -112,7 +114,12 @@ function ipList(list: unknown, what: string): string[] {
 export function normaliseIp(ip: string): string {
   if (!ip.includes(':')) return ip;
   const l = ip.toLowerCase();
-  return l.startsWith('::ffff:') && l.includes('.') ? l.slice(7) : l;
+  if (l.startsWith('::ffff:') && l.includes('.')) return l.slice(7);
+  try {
+    return bytesToIp(ipToBytes(l)); // RFC 5952 form, as Kubernetes and ntop() print it
+  } catch {
+    return l;
+  }
 }
 
 export function trimPod(raw: unknown, opts: { containers?: boolean } = {}): PodInfo {

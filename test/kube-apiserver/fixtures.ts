@@ -58,7 +58,7 @@ export function ownerApiVersion(kind: string): string {
 export function node(name: string, internalIPs: string[], externalIPs: string[] = []): KObject {
   return {
     apiVersion: 'v1', kind: 'Node',
-    metadata: { name, labels: { 'kubernetes.io/hostname': name } },
+    metadata: { name, uid: randomUUID(), labels: { 'kubernetes.io/hostname': name } },
     spec: {},
     status: { addresses: [...internalIPs.map((a) => ({ type: 'InternalIP', address: a })), ...externalIPs.map((a) => ({ type: 'ExternalIP', address: a })), { type: 'Hostname', address: name }] },
   };
@@ -67,7 +67,7 @@ export function node(name: string, internalIPs: string[], externalIPs: string[] 
 export function service(name: string, namespace: string, clusterIPs: string[], selector: Record<string, string> = {}): KObject {
   return {
     apiVersion: 'v1', kind: 'Service',
-    metadata: { name, namespace },
+    metadata: { name, namespace, uid: randomUUID() },
     spec: { clusterIP: clusterIPs[0] ?? 'None', clusterIPs: clusterIPs.length ? clusterIPs : ['None'], selector, ports: [{ port: 80, protocol: 'TCP' }], type: 'ClusterIP' },
   };
 }
@@ -77,7 +77,7 @@ export function workload(kind: string, name: string, namespace: string, owner?: 
   return {
     apiVersion: ownerApiVersion(kind), kind,
     metadata: {
-      name, namespace,
+      name, namespace, uid: randomUUID(),
       ...(owner ? { ownerReferences: [{ apiVersion: ownerApiVersion(owner.kind), kind: owner.kind, name: owner.name, uid: randomUUID(), controller: true }] } : {}),
     },
     spec: {},
@@ -85,5 +85,5 @@ export function workload(kind: string, name: string, namespace: string, owner?: 
 }
 
 export function namespace(name: string): KObject {
-  return { apiVersion: 'v1', kind: 'Namespace', metadata: { name }, spec: {}, status: { phase: 'Active' } };
+  return { apiVersion: 'v1', kind: 'Namespace', metadata: { name, uid: randomUUID() }, spec: {}, status: { phase: 'Active' } };
 }
