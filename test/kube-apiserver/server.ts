@@ -488,7 +488,8 @@ export class KubeApiServer {
     if (this.allowed(who, info.verb, info.def.resource, info.namespace)) return;
     const group = info.def.group;
     const scope = info.namespace !== undefined ? `in the namespace "${info.namespace}"` : 'at the cluster scope';
-    const what = info.name ? `${info.def.resource} "${info.name}"` : info.def.resource;
+    const qualified = group ? `${info.def.resource}.${group}` : info.def.resource; // as the real server names it
+    const what = info.name ? `${qualified} "${info.name}"` : qualified;
     throw new StatusError(403, 'Forbidden',
       `${what} is forbidden: User "${who.user}" cannot ${info.verb} resource "${info.def.resource}" in API group "${group}" ${scope}`,
       { ...(info.name ? { name: info.name } : {}), ...(group ? { group } : {}), kind: info.def.resource });
