@@ -7,6 +7,11 @@ import type { KernelFeatures } from '../gen/tcpscope/v1/ingest';
 import type { LocalAttributor, TraceSource } from './agent';
 import { preflight } from './bpftrace/preflight';
 import { BpftraceRunner } from './bpftrace/runner';
+import { CgroupMap, cgroup2Mount } from './attribute/cgroup-map';
+import { NetnsMap } from './attribute/netns-map';
+import { SocketAttributor } from './attribute/socket-attributor';
+import { NodePodWatch, nodeNameFromEnv } from './k8s/node-pod-watch';
+import * as fs from 'node:fs';
 
 export interface AgentSource {
   source: TraceSource;
@@ -30,5 +35,28 @@ export async function createTraceSource(cfg: AgentConfig, log: Logger): Promise<
     log,
   });
   const kernel: KernelFeatures = { ...pf.features, tracepoints: runner.program.tracepoints, retransmitErrField: runner.program.retransmitErr };
-  return { source: runner, kernel, close: async () => undefined };
+  if (!cfg.kubernetes) return { source: runner, kernel, close: async () => undefined };
+
+  // Kubernetes: this node's pods only (field selector), sockets mapped by cgroup id / netns / IP
+  const watch = new NodePodWatch({ nodeName: cfg.nodeName || nodeNameFromEnv(), onError: (m) => log.warn({ error: m }, 'pod watch') });
+  watch.start();
+  const root = cfg.cgroupRoot || cgroup2Mount(fs.readFileSync('/proc/self/mountinfo', 'utf8'));
+  if (!root) log.warn('no cgroup2 mount found: sockets are attributed by network namespace and IP only');
+  const cgroups = root ? new CgroupMap(root) : undefined;
+  const netns = new NetnsMap(cfg.procRoot);
+  cgroups?.scan();
+  netns.scan();
+  const rescan = setInterval(() => {
+    netns.scan();
+    netns.prune(Date.now() * 1000 - 15 * 60e6);
+  }, 10_000);
+  rescan.unref();
+  const attributor = new SocketAttributor(watch.index, cgroups, netns);
+  return {
+    source: runner, kernel, attributor,
+    close: async () => {
+      clearInterval(rescan);
+      await watch.stop();
+    },
+  };
 }

@@ -25,6 +25,7 @@ import { type RemoteIndex, Resolver } from './resolve/resolver';
 import { reportTlsFailures, serverCredentials, untrustedReason } from './auth/tls';
 import { requireToken, TokenFile } from './auth/token';
 import { AgentTokenReviewer } from './auth/token-review';
+import { ClusterWatch } from './k8s/cluster-watch';
 import { KubeConfig } from '@kubernetes/client-node';
 import { EventRing } from './store/ring';
 
@@ -67,7 +68,14 @@ export async function startCollector(cfg: CollectorConfig, deps: CollectorDeps):
   const ring = new EventRing(cfg.ringSize);
   const registry = new AgentRegistry();
   registry.loadWatermarks(store.watermarks());
-  const resolver = new Resolver(deps.remoteIndex);
+  let clusterWatch: ClusterWatch | undefined;
+  let remoteIndex = deps.remoteIndex;
+  if (!remoteIndex && cfg.kubernetes) {
+    clusterWatch = new ClusterWatch({ kubeConfig: deps.kubeConfig, retentionMs: cfg.deletedPodRetentionSeconds * 1000, onError: (m) => log.warn({ error: m }, 'cluster watch') });
+    clusterWatch.start();
+    remoteIndex = clusterWatch.index;
+  }
+  const resolver = new Resolver(remoteIndex);
   let total = 0;
   const state: CollectorState = { agg, ring, registry, startedMs: Date.now(), version: VERSION, eventsTotal: () => total };
 
@@ -216,6 +224,7 @@ export async function startCollector(cfg: CollectorConfig, deps: CollectorDeps):
         await new Promise<void>((r) => srv.tryShutdown(() => r()));
         srv.forceShutdown();
       }
+      await clusterWatch?.stop();
       checkpoint();
       wal?.close();
       store.close();

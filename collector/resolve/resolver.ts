@@ -8,6 +8,7 @@ import type { FlowEvent } from '../events';
 /** What a cluster index answers for an address at a time (collector/k8s implements it). */
 export interface RemoteLookup {
   kind: 'pod' | 'service' | 'node' | 'external' | 'unknown';
+  uid?: string;
   namespace?: string;
   name?: string;
   container?: string;
@@ -25,9 +26,15 @@ export class Resolver {
   local(ev: FlowEvent): Endpoint {
     const p = ev.localPod;
     if (p) {
+      // the agent names the pod's controller (ReplicaSet/x); the cluster index knows the workload (Deployment/y)
+      let workload = p.workloadKind ? `${p.workloadKind}/${p.workloadName}` : '';
+      if (this.index && !p.hostNetwork) {
+        const r = this.index.resolve(ev.laddr, ev.timeUs);
+        if (r.kind === 'pod' && r.uid === p.uid && r.workload) workload = `${r.workload.kind}/${r.workload.name}`;
+      }
       return {
         addr: ev.laddr, port: ev.lport, node: ev.node, namespace: p.namespace, pod: p.name,
-        container: p.container, workload: p.workloadKind ? `${p.workloadKind}/${p.workloadName}` : '', kind: 'pod',
+        container: p.container, workload, kind: 'pod',
       };
     }
     return { addr: ev.laddr, port: ev.lport, node: ev.node, namespace: '', pod: '', container: '', workload: '', kind: 'host' };
