@@ -43,6 +43,7 @@ export interface AgentCounters {
   bpftraceLost: number;
   retransmitFailed: number;
   restarts: number;
+  outOfScope: number;      // not reported: --scope pods and not a pod of this node
 }
 
 export interface RunningAgent {
@@ -57,7 +58,7 @@ export async function startAgent(cfg: AgentConfig, deps: AgentDeps): Promise<Run
   const { log, source, attributor } = deps;
   const runId = randomUUID();
   const nodeName = cfg.nodeName || require('node:os').hostname();
-  const counters: AgentCounters = { sessions: 0, retransmits: 0, rejectedLines: 0, bpftraceLost: 0, retransmitFailed: 0, restarts: 0 };
+  const counters: AgentCounters = { sessions: 0, retransmits: 0, rejectedLines: 0, bpftraceLost: 0, retransmitFailed: 0, restarts: 0, outOfScope: 0 };
   const rejectLog = new RateLimitedLog(log, 'rejected bpftrace output lines');
   const dropLog = new RateLimitedLog(log, 'dropped unacknowledged batches: buffer full (collector unreachable or slow)');
 
@@ -100,16 +101,30 @@ export async function startAgent(cfg: AgentConfig, deps: AgentDeps): Promise<Run
   }, cfg.batchFlushMs);
   totalsTimer.unref();
 
+  if (cfg.scope === 'pods' && !attributor) throw new Error('--scope pods needs pod attribution (--kubernetes)');
+  const podsOnly = cfg.scope === 'pods';
   source.onRecord((r) => {
     switch (r.kind) {
-      case 'session':
+      case 'session': {
+        const pod = attributor?.attribute(r);
+        if (podsOnly && !pod) {
+          counters.outOfScope++;
+          break;
+        }
         counters.sessions++;
-        batcher.addSession(r, attributor?.attribute(r));
+        batcher.addSession(r, pod);
         break;
-      case 'retransmit':
+      }
+      case 'retransmit': {
+        const pod = attributor?.attribute(r);
+        if (podsOnly && !pod) {
+          counters.outOfScope++;
+          break;
+        }
         counters.retransmits++;
-        batcher.addRetransmit(r, attributor?.attribute(r));
+        batcher.addRetransmit(r, pod);
         break;
+      }
       case 'lost':
         counters.bpftraceLost += r.count;
         lose(LossReason.LOSS_REASON_BPFTRACE_LOST, r.count);

@@ -34,6 +34,7 @@ export const agentSettings = {
   mapKeysMax: setting('BPFTRACE_MAP_KEYS_MAX', 'map-keys-max', positiveInt, 65536, 'bpftrace map size (sockets tracked at once)'),
   metricsPort: setting('TCPSCOPE_AGENT_METRICS_PORT', 'metrics-port', port, 0, 'Prometheus /metrics port (0 = off)'),
   kubernetes: setting('TCPSCOPE_KUBERNETES', 'kubernetes', bool, false, 'watch this node\'s pods to attribute sockets (kubeconfig or in-cluster)'),
+  scope: setting('TCPSCOPE_SCOPE', 'scope', z.enum(['all', 'pods']), 'all', 'which sockets to report: all (pods and the host), or pods (only sockets attributed to a pod of this node; needs --kubernetes)'),
   tlsCert: setting('TCPSCOPE_TLS_CERT', 'tls-cert', z.string(), '', 'client certificate (PEM) for mutual TLS to the collector; reloaded when it changes'),
   tlsKey: setting('TCPSCOPE_TLS_KEY', 'tls-key', z.string(), '', 'client private key (PEM)'),
   tlsCa: setting('TCPSCOPE_TLS_CA', 'tls-ca', z.string(), '', 'CA bundle (PEM) that signed the collector\'s certificate; set = TLS on'),
