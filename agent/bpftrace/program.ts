@@ -280,7 +280,7 @@ export function generateProgram(o: ProgramOptions, formats: KernelFormats): Gene
   const filters = [o.family ? `IPv${o.family} only` : '', o.localPorts?.length ? `local ports ${o.localPorts.join(',')}` : '',
     o.remotePorts?.length ? `remote ports ${o.remotePorts.join(',')}` : '', o.pid !== undefined ? `pid ${o.pid}` : ''].filter(Boolean);
   const counted = [...(retrans && hasErr && o.kind !== 'retrans-count' ? ['@rfail'] : []), ...(o.kind === 'retrans-count' ? ['@rcount'] : [])];
-  const maps = [...(life ? ['@birth', '@dir', '@skpid', '@skcomm'] : []), ...(o.kind === 'retrans-count' ? ['@rcount'] : []), ...(counted.includes('@rfail') ? ['@rfail'] : [])];
+  const maps = [...(life ? ['@birth', '@dir', '@skpid', '@skcomm'] : []), ...(o.kind === 'retrans-count' ? ['@rcount'] : []), ...(retrans && hasErr ? ['@rfail'] : [])];
 
   const parts: string[] = [];
   parts.push(`#!/usr/bin/env bpftrace

@@ -94,7 +94,12 @@ let counter = 0;
  * 2001:db8:N::1 / ::2. Registers cleanup with the test context when given (runs even when
  * the test fails); call cleanup() yourself otherwise.
  */
-export async function createTestNet(t?: TestContext): Promise<TestNet> {
+export interface TestNetOptions {
+  /** gso_max_segs of both veth ends; 1 = one segment per skb (no GSO batching). Default: the kernel's. */
+  gsoMaxSegs?: number;
+}
+
+export async function createTestNet(t?: TestContext, opts: TestNetOptions = {}): Promise<TestNet> {
   removeStaleNamespaces();
   const id = `${NS_PREFIX}${process.pid}-${++counter}`;
   const subnet = await freeSubnet();
@@ -134,6 +139,7 @@ export async function createTestNet(t?: TestContext): Promise<TestNet> {
     for (const [h, dev] of [[client, 'veth0'], [server, 'veth1']] as const) {
       await run('ip', ['-n', h.ns, 'addr', 'add', `${h.addr4}/24`, 'dev', dev]);
       await run('ip', ['-n', h.ns, 'addr', 'add', `${h.addr6}/64`, 'dev', dev, 'nodad']);
+      if (opts.gsoMaxSegs) await run('ip', ['-n', h.ns, 'link', 'set', dev, 'gso_max_segs', String(opts.gsoMaxSegs)]);
       await run('ip', ['-n', h.ns, 'link', 'set', dev, 'up']);
     }
   } catch (err) {
