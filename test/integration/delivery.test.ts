@@ -6,7 +6,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, test } from 'node:test';
-import { freePort, type Proc, startProc } from '../lib/procs';
+import { freePort, type Proc, startProc, startScript } from '../lib/procs';
 
 const procs: Proc[] = [];
 const dirs: string[] = [];
@@ -38,7 +38,7 @@ test('collector killed with SIGKILL and restarted mid-stream: zero events lost, 
 
   const rate = 20_000;
   const seconds = 8;
-  const loadgen = startProc([path.resolve(__dirname, '..', 'lib', 'loadgen.js'), '--collector', `127.0.0.1:${g}`, '--rate', String(rate), '--seconds', String(seconds), '--node', 'kill9'], {}, process.execPath);
+  const loadgen = startScript(path.resolve(__dirname, '..', 'lib', 'loadgen.js'), ['--collector', `127.0.0.1:${g}`, '--rate', String(rate), '--seconds', String(seconds), '--node', 'kill9']);
   procs.push(loadgen);
   await new Promise((r) => setTimeout(r, 3000));
   await c1.kill('SIGKILL');

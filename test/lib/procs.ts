@@ -20,8 +20,18 @@ process.on('exit', () => {
   for (const c of live) c.kill('SIGKILL');
 });
 
+/** The tcpscope CLI with these arguments (or another command, when cmd is given). */
 export function startProc(args: string[], env: NodeJS.ProcessEnv = {}, cmd = process.execPath): Proc {
-  const child = spawn(cmd, cmd === process.execPath ? [CLI, ...args] : args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  return spawnProc(cmd, cmd === process.execPath ? [CLI, ...args] : args, env);
+}
+
+/** A node script (not the CLI) with these arguments. */
+export function startScript(script: string, args: string[], env: NodeJS.ProcessEnv = {}): Proc {
+  return spawnProc(process.execPath, [script, ...args], env);
+}
+
+function spawnProc(cmd: string, argv: string[], env: NodeJS.ProcessEnv): Proc {
+  const child = spawn(cmd, argv, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   live.add(child);
   const stdout: string[] = [];
   const stderr: string[] = [];
