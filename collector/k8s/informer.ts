@@ -73,7 +73,8 @@ export function describeK8sError(err: unknown): string {
   const msg = body && typeof body === 'object' && typeof (body as { message?: unknown }).message === 'string' ? (body as { message: string }).message : undefined;
   const code = e?.code ?? e?.statusCode;
   if (msg) return `${code ?? ''} ${msg}`.trim();
-  if (typeof code === 'number') return `HTTP ${code}${e.message ? ` ${e.message.split('\n')[0]}` : ''}`;
+  const apiMessage = /\nMessage: (.*)/.exec(e?.message ?? '')?.[1]; // client-node's ApiException text
+  if (typeof code === 'number') return `${code} ${apiMessage ?? e.message?.split('\n')[0] ?? ''}`.trim();
   return e?.message ? String(e.message).split('\n')[0]! : String(err);
 }
 

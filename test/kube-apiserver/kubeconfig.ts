@@ -4,7 +4,8 @@ import { KubeConfig } from '@kubernetes/client-node';
 export function kubeConfigFor(url: string, token: string, caFile?: string): KubeConfig {
   const kc = new KubeConfig();
   kc.loadFromOptions({
-    clusters: [{ name: 'test', server: url, ...(caFile ? { caFile } : {}), skipTLSVerify: false }],
+    // client-node refuses plain http unless skipTLSVerify is set (there is no TLS to verify)
+    clusters: [{ name: 'test', server: url, ...(caFile ? { caFile } : {}), skipTLSVerify: url.startsWith('http:') }],
     users: [{ name: 'test', token }],
     contexts: [{ name: 'test', cluster: 'test', user: 'test' }],
     currentContext: 'test',
