@@ -119,9 +119,6 @@ const HEADER_COMMON = `// Output: one record per line, a tag first, fields separ
 // (which may contain spaces) always last. Times are bpftrace nsecs (CLOCK_MONOTONIC, ns);
 // the parser turns them into µs since the epoch with an offset measured at start.
 //   B <nsecs>                      BEGIN ran: every probe is attached
-//   @rfail[0]: <n>                 failed retransmit attempts (err != 0), cumulative
-//   @rcount[<laddr>, <lport>, <raddr>, <rport>]: <n>   count mode, cumulative per flow
-//   C <nsecs>                      count mode: the @rcount table above is complete
 //   Lost <n> events                bpftrace's own line: perf buffer overrun, n records gone
 //
 // Maps are sized by BPFTRACE_MAP_KEYS_MAX (the runner sets 65536; bpftrace's default is
@@ -291,7 +288,13 @@ export function generateProgram(o: ProgramOptions, formats: KernelFormats): Gene
 ${HEADER_COMMON}
 //
 // Records:
-${[life ? LIFE_DOC : '', retrans && o.kind !== 'retrans-count' ? RETRANS_DOC : ''].filter(Boolean).join('\n')}${o.kind === 'retrans-count' ? '//   (count mode prints only the @rcount table)' : ''}
+${[
+    life ? LIFE_DOC : '',
+    retrans && o.kind !== 'retrans-count' ? RETRANS_DOC : '',
+    counted.includes('@rfail') ? '//   @rfail[0]: <n>                 failed retransmit attempts (err != 0), cumulative' : '',
+    o.kind === 'retrans-count' ? `//   @rcount[<laddr>, <lport>, <raddr>, <rport>]: <n>   retransmits per flow, cumulative
+//   C <nsecs>                      the @rcount table above is complete` : '',
+  ].filter(Boolean).join('\n')}
 //
 ${retrans ? errDoc(hasErr) : '// (no retransmit probe)'}
 
