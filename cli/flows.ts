@@ -20,23 +20,23 @@ export function registerFlows(program: Command): void {
     .option('-o, --output <format>', 'table or json', 'table');
   addQueryOptions(cmd);
   cmd.action(async (o) => {
-      const format = outputFormat(o.output);
-      const w = parseWindow(o.since, o.until, Date.now());
-      const conn = new QueryConnection(o);
-      const res = await conn.unary(conn.client.flows, {
-        window: { sinceUnixMs: w.sinceMs, untilUnixMs: w.untilMs }, pod: o.pod ?? '', namespace: o.namespace ?? '', limit: Number(o.limit),
-      });
-      if (format === 'json') {
-        process.stdout.write(JSON.stringify(FlowsResponse.toJSON(res), null, 2) + '\n');
-        return;
-      }
-      if (res.flows.length === 0) {
-        process.stdout.write(`${res.note || 'no flows'}\n`);
-        return;
-      }
-      process.stdout.write(renderFlows(res.flows) + '\n');
-      if (res.total > res.flows.length) process.stdout.write(`(${res.flows.length} of ${res.total} flows; raise --limit to see more)\n`);
+    const format = outputFormat(o.output);
+    const w = parseWindow(o.since, o.until, Date.now());
+    const conn = new QueryConnection(o);
+    const res = await conn.unary(conn.client.flows, {
+      window: { sinceUnixMs: w.sinceMs, untilUnixMs: w.untilMs }, pod: o.pod ?? '', namespace: o.namespace ?? '', limit: Number(o.limit),
     });
+    if (format === 'json') {
+      process.stdout.write(JSON.stringify(FlowsResponse.toJSON(res), null, 2) + '\n');
+      return;
+    }
+    if (res.flows.length === 0) {
+      process.stdout.write(`${res.note || 'no flows'}\n`);
+      return;
+    }
+    process.stdout.write(renderFlows(res.flows) + '\n');
+    if (res.total > res.flows.length) process.stdout.write(`(${res.flows.length} of ${res.total} flows; raise --limit to see more)\n`);
+  });
 }
 
 export function renderFlows(flows: Flow[]): string {

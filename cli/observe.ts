@@ -25,35 +25,35 @@ export function registerObserve(program: Command): void {
     .option('-o, --output <format>', 'table, compact or json (one object per line)', 'table');
   addQueryOptions(cmd);
   cmd.action(async (o) => {
-      const format = outputFormat(o.output, ['table', 'compact', 'json']);
-      if (!['life', 'retrans', 'all'].includes(o.type)) throw new Error(`invalid --type "${o.type}": use life, retrans or all`);
-      const port = o.port ? Number(o.port) : 0;
-      if (o.port && !(Number.isInteger(port) && port > 0 && port < 65536)) throw new Error(`invalid --port "${o.port}"`);
-      const w = parseWindow(o.since, undefined, Date.now());
-      const conn = new QueryConnection(o);
-      const client = conn.client;
-      const stream = client.events({
-        window: { sinceUnixMs: w.sinceMs, untilUnixMs: 0 }, pod: o.pod ?? '', namespace: o.namespace ?? '',
-        type: o.type === 'life' ? EventType.EVENT_TYPE_LIFE : o.type === 'retrans' ? EventType.EVENT_TYPE_RETRANS : EventType.EVENT_TYPE_UNSPECIFIED,
-        port, last: o.last ? Number(o.last) : 0, follow: !!o.follow, node: o.node ?? '',
-      }, conn.callMetadata());
-      let n = 0;
-      if (format === 'table') process.stdout.write('TIME          NODE        TYPE     LOCAL -> REMOTE  DETAILS\n');
-      const stop = () => stream.cancel();
-      process.once('SIGINT', stop);
-      if (o.for) setTimeout(stop, parseDurationMs(o.for, '--for')).unref();
-      await new Promise<void>((resolve, reject) => {
-        stream.on('data', (e: EventRecord) => {
-          n++;
-          process.stdout.write(render(e, format) + '\n');
-        });
-        stream.on('end', resolve);
-        stream.on('error', (err: grpc.ServiceError) => (err.code === 1 /* CANCELLED */ ? resolve() : reject(explain(err, o.collector))));
+    const format = outputFormat(o.output, ['table', 'compact', 'json']);
+    if (!['life', 'retrans', 'all'].includes(o.type)) throw new Error(`invalid --type "${o.type}": use life, retrans or all`);
+    const port = o.port ? Number(o.port) : 0;
+    if (o.port && !(Number.isInteger(port) && port > 0 && port < 65536)) throw new Error(`invalid --port "${o.port}"`);
+    const w = parseWindow(o.since, undefined, Date.now());
+    const conn = new QueryConnection(o);
+    const client = conn.client;
+    const stream = client.events({
+      window: { sinceUnixMs: w.sinceMs, untilUnixMs: 0 }, pod: o.pod ?? '', namespace: o.namespace ?? '',
+      type: o.type === 'life' ? EventType.EVENT_TYPE_LIFE : o.type === 'retrans' ? EventType.EVENT_TYPE_RETRANS : EventType.EVENT_TYPE_UNSPECIFIED,
+      port, last: o.last ? Number(o.last) : 0, follow: !!o.follow, node: o.node ?? '',
+    }, conn.callMetadata());
+    let n = 0;
+    if (format === 'table') process.stdout.write('TIME          NODE        TYPE     LOCAL -> REMOTE  DETAILS\n');
+    const stop = () => stream.cancel();
+    process.once('SIGINT', stop);
+    if (o.for) setTimeout(stop, parseDurationMs(o.for, '--for')).unref();
+    await new Promise<void>((resolve, reject) => {
+      stream.on('data', (e: EventRecord) => {
+        n++;
+        process.stdout.write(render(e, format) + '\n');
       });
-      process.removeListener('SIGINT', stop);
-      client.close();
-      if (n === 0 && format !== 'json') process.stderr.write('no events matched\n');
+      stream.on('end', resolve);
+      stream.on('error', (err: grpc.ServiceError) => (err.code === 1 /* CANCELLED */ ? resolve() : reject(explain(err, o.collector))));
     });
+    process.removeListener('SIGINT', stop);
+    client.close();
+    if (n === 0 && format !== 'json') process.stderr.write('no events matched\n');
+  });
 }
 
 export function render(e: EventRecord, format: string): string {

@@ -19,27 +19,27 @@ export function registerStatus(program: Command): void {
     .option('-o, --output <format>', 'table or json', 'table');
   addQueryOptions(cmd);
   cmd.action(async (o) => {
-      const format = outputFormat(o.output);
-      const conn = new QueryConnection(o);
-      const res = await conn.unary(conn.client.status, {});
-      if (format === 'json') {
-        process.stdout.write(JSON.stringify(StatusResponse.toJSON(res), null, 2) + '\n');
-        return;
-      }
-      process.stdout.write(`collector ${res.collectorVersion}, up since ${new Date(res.startedUnixMs).toISOString()}, ${res.eventsTotal} events, ${res.flows} flows\n\n`);
-      if (res.agents.length === 0) {
-        process.stdout.write('no agents have connected yet\n');
-        return;
-      }
-      process.stdout.write(
-        table(
-          ['NODE', 'CONNECTED', 'LAST_BATCH', 'BATCHES', 'SESSIONS', 'RETRANS', 'DUPLICATES', 'REJECTED', 'LOST', 'RETRANS_FAILED', 'RESTARTS', 'KERNEL'],
-          res.agents.map((a) => [
-            a.nodeName, a.connected ? 'yes' : 'no', ago(a.lastBatchUnixMs), a.batches, a.sessions, a.retransmits, a.duplicates, a.rejected,
-            a.losses.length ? a.losses.map((l) => `${LossReason[l.reason]?.replace('LOSS_REASON_', '').toLowerCase()}:${l.count}`).join(',') : '0',
-            a.retransmitFailed, a.bpftraceRestarts, a.kernel ? `${a.kernel.kernelRelease}${a.kernel.retransmitErrField ? ' (err field)' : ''}` : '',
-          ]),
-        ) + '\n',
-      );
-    });
+    const format = outputFormat(o.output);
+    const conn = new QueryConnection(o);
+    const res = await conn.unary(conn.client.status, {});
+    if (format === 'json') {
+      process.stdout.write(JSON.stringify(StatusResponse.toJSON(res), null, 2) + '\n');
+      return;
+    }
+    process.stdout.write(`collector ${res.collectorVersion}, up since ${new Date(res.startedUnixMs).toISOString()}, ${res.eventsTotal} events, ${res.flows} flows\n\n`);
+    if (res.agents.length === 0) {
+      process.stdout.write('no agents have connected yet\n');
+      return;
+    }
+    process.stdout.write(
+      table(
+        ['NODE', 'CONNECTED', 'LAST_BATCH', 'BATCHES', 'SESSIONS', 'RETRANS', 'DUPLICATES', 'REJECTED', 'LOST', 'RETRANS_FAILED', 'RESTARTS', 'KERNEL'],
+        res.agents.map((a) => [
+          a.nodeName, a.connected ? 'yes' : 'no', ago(a.lastBatchUnixMs), a.batches, a.sessions, a.retransmits, a.duplicates, a.rejected,
+          a.losses.length ? a.losses.map((l) => `${LossReason[l.reason]?.replace('LOSS_REASON_', '').toLowerCase()}:${l.count}`).join(',') : '0',
+          a.retransmitFailed, a.bpftraceRestarts, a.kernel ? `${a.kernel.kernelRelease}${a.kernel.retransmitErrField ? ' (err field)' : ''}` : '',
+        ]),
+      ) + '\n',
+    );
+  });
 }
