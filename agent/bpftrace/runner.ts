@@ -82,6 +82,11 @@ export class BpftraceRunner extends EventEmitter {
     writeFileSync(this.file, this.program.text);
   }
 
+  /** The running bpftrace's pid, if any. */
+  get pid(): number | undefined {
+    return this.child?.pid;
+  }
+
   // ---- TraceSource (agent/agent.ts) ----
   onRecord(fn: (r: TraceRecord) => void): void { this.on('record', fn); }
   onReject(fn: (line: string, reason: string) => void): void { this.on('reject', fn); }
