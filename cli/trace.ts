@@ -230,8 +230,9 @@ export function registerTrace(program: Command): void {
     .action((o: LifeOpts) => lifeCommand(o));
 
   common(trace.command('retrans'))
-    .description('TCP retransmits, as tcpretrans: one line per retransmitted segment with the TCP state.\n'
-      + 'Columns TIME PID LADDR:LPORT T> RADDR:RPORT STATE (T: R = retransmit; PID is the task on CPU, often 0).\n'
+    .description('TCP retransmits, as tcpretrans: one line per retransmit (one skb; with GSO/TSO it can carry\n'
+      + 'several segments) with the TCP state. Columns TIME PID LADDR:LPORT T> RADDR:RPORT STATE (T: R = retransmit;\n'
+      + 'PID is whatever task was on the CPU, often 0 or unrelated: retransmits run in softirq and timers).\n'
       + 'Failed attempts (kernels whose tracepoint has `err`) are counted apart and summarised at the end.\n'
       + '--json fields: time, pid, laddr, lport, raddr, rport, state; with -c: laddr, lport, raddr, rport, retransmits.')
     .option('-c, --count', 'count retransmits per flow in the kernel; print one row per flow at the end (or every --interval)')
