@@ -218,10 +218,10 @@ export function registerTrace(program: Command): void {
     .addOption(new Option('--bpftrace <path>', 'bpftrace binary').env('TCPSCOPE_BPFTRACE').default('bpftrace'));
 
   common(trace.command('life'))
-    .description('TCP session lifespans, as tcplife: one line per session at close with bytes each way and duration.\n'
-      + 'Columns PID COMM LADDR LPORT RADDR RPORT TX_KB RX_KB MS; PID/COMM are the process at connect() or close()\n'
-      + 'when known. Bytes are payload bytes (retransmissions not counted twice). Sessions that began before\n'
-      + 'tracing are not shown (their duration is unknown). --json fields: time, pid, comm, laddr, lport, raddr,\n'
+    .description('TCP session lifespans, as tcplife: one line per session at close with bytes each way and duration. '
+      + 'Columns PID COMM LADDR LPORT RADDR RPORT TX_KB RX_KB MS; PID/COMM are the process at connect() or close() '
+      + 'when known. Bytes are payload bytes (retransmissions not counted twice). Sessions that began before '
+      + 'tracing are not shown (their duration is unknown). --json fields: time, pid, comm, laddr, lport, raddr, '
       + 'rport, txBytes, rxBytes, durationMs, retransSegs.')
     .option('-T, --time', 'include a time column (HH:MM:SS)')
     .option('-t, --timestamp', 'include a timestamp column (seconds since the first session)')
@@ -230,10 +230,10 @@ export function registerTrace(program: Command): void {
     .action((o: LifeOpts) => lifeCommand(o));
 
   common(trace.command('retrans'))
-    .description('TCP retransmits, as tcpretrans: one line per retransmit (one skb; with GSO/TSO it can carry\n'
-      + 'several segments) with the TCP state. Columns TIME PID LADDR:LPORT T> RADDR:RPORT STATE (T: R = retransmit;\n'
-      + 'PID is whatever task was on the CPU, often 0 or unrelated: retransmits run in softirq and timers).\n'
-      + 'Failed attempts (kernels whose tracepoint has `err`) are counted apart and summarised at the end.\n'
+    .description('TCP retransmits, as tcpretrans: one line per retransmit (one skb; with GSO/TSO it can carry '
+      + 'several segments) with the TCP state. Columns TIME PID LADDR:LPORT T> RADDR:RPORT STATE (T: R = retransmit; '
+      + 'PID is whatever task was on the CPU, often 0 or unrelated: retransmits run in softirq and timers). '
+      + 'Failed attempts (kernels whose tracepoint has `err`) are counted apart and summarised at the end. '
       + '--json fields: time, pid, laddr, lport, raddr, rport, state; with -c: laddr, lport, raddr, rport, retransmits.')
     .option('-c, --count', 'count retransmits per flow in the kernel; print one row per flow at the end (or every --interval)')
     .option('--interval <seconds>', 'with -c: print the table every this many seconds (counts since tracing began)', positiveInt('interval'))
