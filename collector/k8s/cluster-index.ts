@@ -4,7 +4,7 @@
 // address at time t, "external", or "unknown" (ambiguous, uncertain: counted, not guessed).
 import type { RemoteIndex, RemoteLookup } from '../resolve/resolver';
 import { IpHistory } from './ip-history';
-import { OwnerIndex, workloadOf } from './owners';
+import { OwnerIndex, workloadOf, type Workload } from './owners';
 import { normaliseIp, type NodeInfo, type OwnerInfo, type PodInfo, type ServiceInfo } from './trim';
 import { ipToBytes } from '../../common/addr';
 
@@ -40,6 +40,8 @@ interface PodRecord {
   deletedUs?: number;
   /** The addresses we registered for it (claimed in the IP history). */
   claimed: string[];
+  /** Resolved once its owner chain is known. */
+  workload?: Workload;
 }
 
 export interface ClusterIndexOptions {
@@ -85,6 +87,10 @@ export class ClusterIndex implements RemoteIndex {
   private readonly retentionUs: number;
   private readonly now: () => number;
   private lastPruneUs = 0;
+  /** Deleted pods in deletion order, for prune(). */
+  private deletions: Array<[string, number]> = [];
+  private deletionsHead = 0;
+  private readonly v6Forms = new Map<string, string>();
 
   constructor(opts: ClusterIndexOptions = {}) {
     this.retentionUs = (opts.retentionMs ?? 15 * 60_000) * 1000;
@@ -100,8 +106,9 @@ export class ClusterIndex implements RemoteIndex {
     const uid = pod.metadata.uid;
     let rec = this.pods.get(uid);
     if (!rec) this.pods.set(uid, (rec = { pod, claimed: [] }));
-    rec.pod = pod;
     if (rec.deletedUs !== undefined) return; // a late update of a deleted pod changes nothing
+    if (rec.pod.owner?.name !== pod.owner?.name) rec.workload = undefined;
+    rec.pod = pod;
     const holds = pod.hostNetwork || TERMINAL.has(pod.phase) ? [] : pod.ips;
     for (const ip of rec.claimed) if (!holds.includes(ip)) this.ips.release(ip, uid, atUs);
     const owner: Owner = { kind: 'pod', pod: rec };
@@ -118,6 +125,7 @@ export class ClusterIndex implements RemoteIndex {
     rec.deletedUs = atUs;
     for (const ip of rec.claimed) this.ips.release(ip, pod.metadata.uid, atUs);
     this.pods.set(pod.metadata.uid, rec);
+    this.deletions.push([pod.metadata.uid, atUs]);
   }
 
   setService(svc: ServiceInfo, atUs = this.now()): void {
@@ -176,7 +184,15 @@ export class ClusterIndex implements RemoteIndex {
   prune(nowUs = this.now()): void {
     this.lastPruneUs = nowUs;
     const before = nowUs - this.retentionUs;
-    for (const [uid, rec] of this.pods) if (rec.deletedUs !== undefined && rec.deletedUs < before) this.pods.delete(uid);
+    while (this.deletionsHead < this.deletions.length && this.deletions[this.deletionsHead]![1] < before) {
+      const uid = this.deletions[this.deletionsHead++]![0];
+      const rec = this.pods.get(uid);
+      if (rec?.deletedUs !== undefined && rec.deletedUs < before) this.pods.delete(uid);
+    }
+    if (this.deletionsHead > 4096 && this.deletionsHead * 2 > this.deletions.length) {
+      this.deletions = this.deletions.slice(this.deletionsHead);
+      this.deletionsHead = 0;
+    }
     this.ips.prune(nowUs);
     this.owners.prune(nowUs);
   }
@@ -187,20 +203,23 @@ export class ClusterIndex implements RemoteIndex {
   resolve(addr: string, timeUs: number): ClusterLookup {
     const c = this.counters;
     c.lookups++;
-    const unknown = (reason: ClusterLookup['reason']): ClusterLookup => {
-      c.unknown++;
-      return { kind: 'unknown', reason };
-    };
-    if (!this.synced) { c.notSynced++; return unknown('not-synced'); }
-    const ip = normaliseIp(addr);
+    if (!this.synced) { c.notSynced++; c.unknown++; return { kind: 'unknown', reason: 'not-synced' }; }
+    const ip = addr.includes(':') ? this.v6(addr) : addr;
     const a = this.ips.lookup(ip, timeUs);
     switch (a.kind) {
       case 'owner': {
         const o = a.owner;
         if (o.kind === 'pod') {
           c.pod++;
-          const p = o.pod.pod;
-          return { kind: 'pod', namespace: p.metadata.namespace, name: p.metadata.name, uid: p.metadata.uid, node: p.node, workload: workloadOf(p, this.owners) };
+          const rec = o.pod;
+          const p = rec.pod;
+          let workload = rec.workload;
+          if (!workload) {
+            workload = workloadOf(p, this.owners);
+            // final once the chain ends where Kubernetes ends it (an unseen ReplicaSet/Job may still show up)
+            if (!p.owner || workload !== p.owner || (p.owner.kind !== 'ReplicaSet' && p.owner.kind !== 'Job')) rec.workload = workload;
+          }
+          return { kind: 'pod', namespace: p.metadata.namespace, name: p.metadata.name, uid: p.metadata.uid, node: p.node, workload };
         }
         if (o.kind === 'service') {
           c.service++;
@@ -209,23 +228,34 @@ export class ClusterIndex implements RemoteIndex {
         c.node++;
         return { kind: 'node', name: o.node.metadata.name, node: o.node.metadata.name };
       }
-      case 'ambiguous': c.ambiguous++; return unknown('ambiguous');
-      case 'uncertain': c.uncertain++; return unknown('uncertain');
-      case 'vacant': c.vacant++; return unknown('vacant');
+      case 'ambiguous': c.ambiguous++; c.unknown++; return { kind: 'unknown', reason: 'ambiguous' };
+      case 'uncertain': c.uncertain++; c.unknown++; return { kind: 'unknown', reason: 'uncertain' };
+      case 'vacant': c.vacant++; c.unknown++; return { kind: 'unknown', reason: 'vacant' };
       case 'none': {
-        if (timeUs < this.now() - this.retentionUs) { c.expired++; return unknown('expired'); }
-        let bytes: Buffer;
+        if (timeUs < this.now() - this.retentionUs) { c.expired++; c.unknown++; return { kind: 'unknown', reason: 'expired' }; }
+        let bytes: Buffer | undefined;
         try {
           bytes = ipToBytes(ip);
         } catch {
-          c.badAddress++;
-          return unknown('bad-address');
+          c.badAddress++; c.unknown++;
+          return { kind: 'unknown', reason: 'bad-address' };
         }
-        if (this.podCidrs.some((cidr) => inCidr(bytes, cidr))) { c.vacant++; return unknown('pod-cidr'); }
+        if (this.podCidrs.length && this.podCidrs.some((cidr) => inCidr(bytes!, cidr))) { c.vacant++; c.unknown++; return { kind: 'unknown', reason: 'pod-cidr' }; }
         c.external++;
         return { kind: 'external' };
       }
     }
+  }
+
+  /** IPv6 text in one form (cached: the conversion is not cheap). */
+  private v6(addr: string): string {
+    let f = this.v6Forms.get(addr);
+    if (f === undefined) {
+      f = normaliseIp(addr);
+      if (this.v6Forms.size >= 50_000) this.v6Forms.clear();
+      this.v6Forms.set(addr, f);
+    }
+    return f;
   }
 
   /** A pod by UID, deleted ones included while retained. */

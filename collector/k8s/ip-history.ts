@@ -28,6 +28,9 @@ export class IpHistory<T> {
   private completeSinceUs = Infinity;
   /** Times when we may have missed changes (a re-list after a lost watch). */
   private blind: Array<[number, number]> = [];
+  /** Released tenancies in release order, so prune() touches only what may expire. */
+  private released: Array<[string, number]> = [];
+  private releasedHead = 0;
 
   constructor(private readonly retentionUs: number) {}
 
@@ -47,7 +50,10 @@ export class IpHistory<T> {
   release(ip: string, key: string, atUs: number): void {
     const list = this.byIp.get(ip);
     const open = list?.find((t) => t.key === key && t.toUs === Infinity);
-    if (open) open.toUs = Math.max(atUs, open.fromUs);
+    if (open) {
+      open.toUs = Math.max(atUs, open.fromUs);
+      this.released.push([ip, open.toUs]);
+    }
   }
 
   markComplete(sinceUs: number): void {
@@ -90,11 +96,19 @@ export class IpHistory<T> {
   prune(nowUs: number): number {
     const before = nowUs - this.retentionUs;
     let n = 0;
-    for (const [ip, list] of this.byIp) {
+    // releases are queued in (nearly) time order: stop at the first one still retained
+    while (this.releasedHead < this.released.length && this.released[this.releasedHead]![1] < before) {
+      const ip = this.released[this.releasedHead++]![0];
+      const list = this.byIp.get(ip);
+      if (!list) continue;
       const keep = list.filter((t) => t.toUs >= before);
       n += list.length - keep.length;
       if (!keep.length) this.byIp.delete(ip);
       else if (keep.length !== list.length) this.byIp.set(ip, keep);
+    }
+    if (this.releasedHead > 4096 && this.releasedHead * 2 > this.released.length) {
+      this.released = this.released.slice(this.releasedHead);
+      this.releasedHead = 0;
     }
     this.blind = this.blind.filter(([, b]) => b >= before);
     return n;
