@@ -40,6 +40,7 @@ export interface RetransmitRecord {
   cgroupId: number;
   direction: Direction;
   pid: number;             // current task; not meaningful in softirq (0 when unknown)
+  segs: number;            // segments retransmitted (GSO: one event, several segments)
 }
 
 /** Count mode (`trace retrans -c`): retransmits of one flow counted in the kernel. */

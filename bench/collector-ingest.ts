@@ -29,7 +29,7 @@ export function realisticBatches(count: number, perBatch: number): Uint8Array[] 
     if (i % 50 === 0) {
       b.addRetransmit({
         kind: 'retransmit', timeUs: t, family: 4, laddr: `10.0.${pod >> 8}.${pod & 255}`, lport: port, raddr: `10.96.0.${svc}`, rport: 8080,
-        state: TcpState.TCP_STATE_ESTABLISHED, caState: 4, netnsInode: 4026532000 + pod, cgroupId: 9000 + pod, direction: Direction.DIRECTION_OUTBOUND, pid: 0,
+        state: TcpState.TCP_STATE_ESTABLISHED, caState: 4, netnsInode: 4026532000 + pod, cgroupId: 9000 + pod, direction: Direction.DIRECTION_OUTBOUND, pid: 0, segs: 1,
       });
     }
     const s: SessionRecord = {

@@ -36,6 +36,7 @@ export interface RetransEv extends EventBase {
   type: 'retrans';
   state: TcpState;
   caState: CaState;
+  segs: number;
 }
 
 export type FlowEvent = SessionEv | RetransEv;

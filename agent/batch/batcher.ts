@@ -69,6 +69,7 @@ export class Batcher {
       state: r.state,
       caState: r.caState,
       direction: r.direction,
+      segs: r.segs === 1 ? 0 : r.segs,
     };
     this.lastRetransNs = ns;
     this.cur.retransmits.push(ev);

@@ -35,7 +35,7 @@ export function monotonicToEpochOffsetUs(): number {
 }
 
 const SESSION_FIELDS = 19;   // S + 17 fields + comm (comm may hold spaces, or be empty)
-const RETRANS_FIELDS = 13;
+const RETRANS_FIELDS = 14;
 // Lifespan maps: their exit dump is harmless (END clears them; seen only if bpftrace is killed hard)
 const DUMP_MAPS = new Set(['@birth', '@dir', '@skpid', '@skcomm']);
 
@@ -171,16 +171,16 @@ export class TraceParser {
     if (ns < 0) return reject('not-a-number', `retransmit time "${f[1]}" is not a number`);
     if (fam === 0) return reject('bad-value', `retransmit family "${f[2]}" is not 4 or 6`);
     if (!validAddress(f[3], fam) || !validAddress(f[5], fam)) return reject('bad-address', `retransmit addresses "${f[3]}" "${f[5]}" are not IPv${fam}`);
-    const lport = uint(f[4]), rport = uint(f[6]), state = uint(f[7]), ca = uint(f[8]), netns = uint(f[9]), cgroup = uint(f[10]), dir = uint(f[11]), pid = uint(f[12]);
-    if ((lport | rport | state | ca | dir) < 0 || netns < 0 || cgroup < 0 || pid < 0)
+    const lport = uint(f[4]), rport = uint(f[6]), state = uint(f[7]), ca = uint(f[8]), netns = uint(f[9]), cgroup = uint(f[10]), dir = uint(f[11]), pid = uint(f[12]), segs = uint(f[13]);
+    if ((lport | rport | state | ca | dir | segs) < 0 || netns < 0 || cgroup < 0 || pid < 0)
       return reject('not-a-number', `retransmit line has a non-numeric field: "${line.slice(0, 120)}"`);
     if (lport > 65535 || rport > 65535) return reject('bad-value', `retransmit port out of range: ${lport} ${rport}`);
-    if (state < 1 || state > 12 || ca > 5 || dir > 2) return reject('bad-value', `retransmit state ${state} / ca ${ca} / dir ${dir} out of range`);
+    if (state < 1 || state > 12 || ca > 5 || dir > 2 || segs < 1 || segs > 65535) return reject('bad-value', `retransmit state ${state} / ca ${ca} / dir ${dir} / segs ${segs} out of range`);
     return {
       type: 'record',
       record: {
         kind: 'retransmit', timeUs: Math.round(ns / 1000) + this.offsetUs, family: fam, laddr: f[3]!, lport, raddr: f[5]!, rport,
-        state, caState: ca, netnsInode: netns, cgroupId: cgroup, direction: dir, pid,
+        state, caState: ca, netnsInode: netns, cgroupId: cgroup, direction: dir, pid, segs,
       },
     };
   }

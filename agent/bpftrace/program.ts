@@ -146,10 +146,13 @@ const LIFE_DOC = `//   S <nsecs> <4|6> <laddr> <lport> <raddr> <rport> <tx> <rx>
 // way, and 0-byte sessions (rcv_nxt cannot be used without the initial sequence number,
 // sk_shutdown is set by close() itself).`;
 
-const RETRANS_DOC = `//   R <nsecs> <4|6> <laddr> <lport> <raddr> <rport> <state> <ca> <netns> <cgroup> <dir> <pid>
-//     one retransmitted segment (tcpretrans): state = TCP state number, ca =
+const RETRANS_DOC = `//   R <nsecs> <4|6> <laddr> <lport> <raddr> <rport> <state> <ca> <netns> <cgroup> <dir> <pid> <segs>
+//     one retransmission (tcpretrans): state = TCP state number, ca =
 //     icsk_ca_state + 1 (4 = Recovery: fast retransmit, 5 = Loss: timeout), dir from the
-//     lifespan map when the session's birth was seen, pid = current task (0 in softirq).`;
+//     lifespan map when the session's birth was seen, pid = current task (0 in softirq),
+//     segs = segments in the retransmitted skb (skb_shinfo(skb)->gso_segs, at least 1): with
+//     GSO one event carries several segments, and summed they equal TcpRetransSegs
+//     (checked on 6.18 over veth: 44/44, 60/60, 10/10, where events alone were 6, 3, 1).`;
 
 function errDoc(hasErr: boolean): string {
   return hasErr
@@ -239,9 +242,12 @@ function retransProbe(o: ProgramOptions, hasErr: boolean): string {
   }`
     : `  $sk = (struct sock *)args->skaddr;
   $ca = ((struct inet_connection_sock *)args->skaddr)->icsk_ca_state;
-${printfByFamily('  ', 'R %llu', '%d %d %u %llu %d %u',
+  $skb = (struct sk_buff *)args->skbaddr;
+  $segs = ((struct skb_shared_info *)($skb->head + $skb->end))->gso_segs;
+  if ($segs == 0) { $segs = 1; }
+${printfByFamily('  ', 'R %llu', '%d %d %u %llu %d %u %d',
       ['nsecs'],
-      ['args->state', '$ca + 1', '$sk->__sk_common.skc_net.net->ns.inum', '$sk->sk_cgrp_data.cgroup->kn->id', withLife ? '@dir[(uint64)args->skaddr]' : '0', 'pid'])}`;
+      ['args->state', '$ca + 1', '$sk->__sk_common.skc_net.net->ns.inum', '$sk->sk_cgrp_data.cgroup->kn->id', withLife ? '@dir[(uint64)args->skaddr]' : '0', 'pid', '$segs'])}`;
   if (!hasErr) return `tracepoint:tcp:tcp_retransmit_skb\n${filter ? `/${filter}/\n` : ''}{\n${body}\n}`;
   const indented = body.split('\n').map((l) => `  ${l}`).join('\n');
   return `tracepoint:tcp:tcp_retransmit_skb

@@ -19,8 +19,9 @@ export interface FlowAgg {
   failedConnects: number;
   txBytes: number;
   rxBytes: number;
-  retransSegs: number;
+  retransSegs: number;       // total_retrans of the sessions that closed
   retransmitEvents: number;
+  retransEventSegs: number;  // segments carried by the retransmit events (as they happen)
   byState: Map<number, number>;
   durationsUs: LogHistogram;
   srttSumUs: number;
@@ -39,7 +40,7 @@ export function servicePort(direction: Direction, lport: number, rport: number):
 function newAgg(key: string, local: Endpoint, remote: Endpoint, svc: number, direction: Direction, tUs: number): FlowAgg {
   return {
     key, local, remote, servicePort: svc, direction, sessions: 0, failedConnects: 0, txBytes: 0, rxBytes: 0,
-    retransSegs: 0, retransmitEvents: 0, byState: new Map(), durationsUs: new LogHistogram(),
+    retransSegs: 0, retransmitEvents: 0, retransEventSegs: 0, byState: new Map(), durationsUs: new LogHistogram(),
     srttSumUs: 0, srttCount: 0, firstUs: tUs, lastUs: tUs,
   };
 }
@@ -51,6 +52,7 @@ export function mergeAgg(into: FlowAgg, o: FlowAgg): void {
   into.rxBytes += o.rxBytes;
   into.retransSegs += o.retransSegs;
   into.retransmitEvents += o.retransmitEvents;
+  into.retransEventSegs += o.retransEventSegs;
   for (const [s, c] of o.byState) into.byState.set(s, (into.byState.get(s) ?? 0) + c);
   into.durationsUs.merge(o.durationsUs);
   into.srttSumUs += o.srttSumUs;
@@ -115,6 +117,7 @@ export class FlowAggregator {
       }
     } else {
       a.retransmitEvents++;
+      a.retransEventSegs += ev.segs;
       a.byState.set(ev.state, (a.byState.get(ev.state) ?? 0) + 1);
     }
   }

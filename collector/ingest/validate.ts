@@ -100,12 +100,13 @@ export function decodeBatch(b: Batch, limits: ValidateLimits): DecodedBatch {
     check(validEnum(TcpState, r.state) && r.state !== TcpState.TCP_STATE_UNSPECIFIED, `retransmits[${i}].state: unknown TCP state ${r.state}`);
     check(validEnum(CaState, r.caState), `retransmits[${i}].ca_state: unknown value ${r.caState}`);
     check(validEnum(Direction, r.direction), `retransmits[${i}].direction: unknown value ${r.direction}`);
+    check(r.segs <= 65535, `retransmits[${i}].segs: impossible value ${r.segs}`);
     off += r.timeDeltaNs;
     const timeUs = baseUs + Math.floor((baseRemNs + off) / 1000);
     check(Number.isSafeInteger(off) && timeUs > 0, `retransmits[${i}].time_delta_ns: time out of range`);
     const ev: RetransEv = {
       type: 'retrans', timeUs, node: b.nodeName, ...ep,
-      lport: r.localPort, rport: r.remotePort, direction: r.direction, state: r.state, caState: r.caState,
+      lport: r.localPort, rport: r.remotePort, direction: r.direction, state: r.state, caState: r.caState, segs: r.segs || 1,
     };
     events[n++] = ev;
   }

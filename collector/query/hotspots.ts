@@ -42,11 +42,21 @@ interface Acc {
   key: string;
   retransSegs: number;
   retransmitEvents: number;
+  retransEventSegs: number;
   sessions: number;
   failedConnects: number;
   txBytes: number;
   byState: Map<number, number>;
   remoteKinds: Set<string>;
+}
+
+/**
+ * Retransmitted segments of a group over the window: the closed sessions' total_retrans or
+ * the segments the retransmit events carried, whichever is larger (long-lived sessions that
+ * have not closed yet show only in the events).
+ */
+function segs(g: { retransSegs: number; retransEventSegs: number }): number {
+  return Math.max(g.retransSegs, g.retransEventSegs);
 }
 
 export function buildHotspots(flows: FlowAgg[], by: HotspotBy, limit: number): HotspotRow[] {
@@ -55,11 +65,12 @@ export function buildHotspots(flows: FlowAgg[], by: HotspotBy, limit: number): H
     const key = groupKey(a, by);
     let g = groups.get(key);
     if (!g) {
-      g = { key, retransSegs: 0, retransmitEvents: 0, sessions: 0, failedConnects: 0, txBytes: 0, byState: new Map(), remoteKinds: new Set() };
+      g = { key, retransSegs: 0, retransmitEvents: 0, retransEventSegs: 0, sessions: 0, failedConnects: 0, txBytes: 0, byState: new Map(), remoteKinds: new Set() };
       groups.set(key, g);
     }
     g.retransSegs += a.retransSegs;
     g.retransmitEvents += a.retransmitEvents;
+    g.retransEventSegs += a.retransEventSegs;
     g.sessions += a.sessions;
     g.failedConnects += a.failedConnects;
     g.txBytes += a.txBytes;
@@ -69,7 +80,7 @@ export function buildHotspots(flows: FlowAgg[], by: HotspotBy, limit: number): H
   const totalEvents = [...groups.values()].reduce((s, g) => s + g.retransmitEvents, 0);
   const rows = [...groups.values()]
     .filter((g) => g.retransmitEvents > 0 || g.retransSegs > 0 || g.failedConnects > 0)
-    .sort((x, y) => y.retransSegs - x.retransSegs || y.retransmitEvents - x.retransmitEvents || y.failedConnects - x.failedConnects || x.key.localeCompare(y.key));
+    .sort((x, y) => segs(y) - segs(x) || y.retransmitEvents - x.retransmitEvents || y.failedConnects - x.failedConnects || x.key.localeCompare(y.key));
   const groupsWithRetrans = rows.filter((g) => g.retransmitEvents > 0).length;
   return rows.slice(0, limit).map((g) => {
     const { finding, evidence } = readRow(g, by, totalEvents, groupsWithRetrans);
@@ -77,11 +88,12 @@ export function buildHotspots(flows: FlowAgg[], by: HotspotBy, limit: number): H
       key: g.key,
       retransSegs: g.retransSegs,
       retransmitEvents: g.retransmitEvents,
+      retransEventSegs: g.retransEventSegs,
       sessions: g.sessions,
       failedConnects: g.failedConnects,
       txBytes: g.txBytes,
-      retransPerSession: g.sessions ? g.retransSegs / g.sessions : 0,
-      retransPerMb: g.txBytes ? g.retransSegs / (g.txBytes / 1e6) : 0,
+      retransPerSession: g.sessions ? segs(g) / g.sessions : 0,
+      retransPerMb: g.txBytes ? segs(g) / (g.txBytes / 1e6) : 0,
       states: [...g.byState].sort((a, b) => b[1] - a[1]).map(([state, events]) => ({ state, events })),
       finding,
       evidence,
@@ -108,7 +120,7 @@ export function readRow(g: Acc, by: HotspotBy, totalEvents: number, groupsWithRe
     evidence.push(`${syn} of ${ev} retransmits in SYN_SENT (${pct(syn, ev)}), ${g.failedConnects} failed connects`);
   } else if (est > 0 && est >= ev / 2) {
     findings.push('packet loss on the network path (retransmits in ESTABLISHED)');
-    evidence.push(`${est} of ${ev} retransmits in ESTABLISHED (${pct(est, ev)}), ${g.sessions ? (g.retransSegs / g.sessions).toFixed(2) : '0'} retransmitted segments per session`);
+    evidence.push(`${est} of ${ev} retransmits in ESTABLISHED (${pct(est, ev)}), ${g.sessions ? (segs(g) / g.sessions).toFixed(2) : '0'} retransmitted segments per session`);
   } else if (ev > 0) {
     const top = [...g.byState].sort((a, b) => b[1] - a[1])[0]!;
     findings.push(`retransmits mostly in ${tcpStateName(top[0])}`);

@@ -45,7 +45,7 @@ export function flowToWire(a: FlowAgg): Flow {
       p50Ms: a.durationsUs.quantile(0.5) / 1000, p90Ms: a.durationsUs.quantile(0.9) / 1000,
       p99Ms: a.durationsUs.quantile(0.99) / 1000, maxMs: a.durationsUs.max / 1000,
     },
-    retransSegs: a.retransSegs, retransmitEvents: a.retransmitEvents,
+    retransSegs: a.retransSegs, retransmitEvents: a.retransmitEvents, retransEventSegs: a.retransEventSegs,
     retransByState: [...a.byState].sort((x, y) => y[1] - x[1]).map(([state, events]) => ({ state, events })),
     firstSeenUnixMs: Math.floor(a.firstUs / 1000), lastSeenUnixMs: Math.floor(a.lastUs / 1000),
     srttMsAvg: a.srttCount ? a.srttSumUs / a.srttCount / 1000 : 0,

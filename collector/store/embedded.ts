@@ -12,12 +12,12 @@ import type { FlowFilter, RollupRow, RollupStore, StoreStats } from './rollup-st
 
 interface Row {
   bucket: number; key: string; local: string; remote: string; service_port: number; direction: number;
-  sessions: number; failed: number; tx: number; rx: number; retrans_segs: number; retrans_events: number;
+  sessions: number; failed: number; tx: number; rx: number; retrans_segs: number; retrans_events: number; retrans_event_segs: number;
   by_state: string; durations: string; dur_total: number; dur_max: number; srtt_sum: number; srtt_count: number;
   first_us: number; last_us: number;
 }
 
-const COLUMNS = 'bucket, key, local, remote, local_ns, local_pod, remote_ns, remote_pod, service_port, direction, sessions, failed, tx, rx, retrans_segs, retrans_events, by_state, durations, dur_total, dur_max, srtt_sum, srtt_count, first_us, last_us';
+const COLUMNS = 'bucket, key, local, remote, local_ns, local_pod, remote_ns, remote_pod, service_port, direction, sessions, failed, tx, rx, retrans_segs, retrans_events, retrans_event_segs, by_state, durations, dur_total, dur_max, srtt_sum, srtt_count, first_us, last_us';
 
 function toAgg(r: Row): FlowAgg {
   const h = new LogHistogram();
@@ -26,7 +26,7 @@ function toAgg(r: Row): FlowAgg {
   h.max = r.dur_max;
   return {
     key: r.key, local: JSON.parse(r.local) as Endpoint, remote: JSON.parse(r.remote) as Endpoint, servicePort: r.service_port, direction: r.direction,
-    sessions: r.sessions, failedConnects: r.failed, txBytes: r.tx, rxBytes: r.rx, retransSegs: r.retrans_segs, retransmitEvents: r.retrans_events,
+    sessions: r.sessions, failedConnects: r.failed, txBytes: r.tx, rxBytes: r.rx, retransSegs: r.retrans_segs, retransmitEvents: r.retrans_events, retransEventSegs: r.retrans_event_segs,
     byState: new Map(JSON.parse(r.by_state) as Array<[number, number]>), durationsUs: h, srttSumUs: r.srtt_sum, srttCount: r.srtt_count,
     firstUs: r.first_us, lastUs: r.last_us,
   };
@@ -35,7 +35,7 @@ function toAgg(r: Row): FlowAgg {
 function toParams(bucket: number, a: FlowAgg): unknown[] {
   return [
     bucket, a.key, JSON.stringify(a.local), JSON.stringify(a.remote), a.local.namespace, a.local.pod, a.remote.namespace, a.remote.pod,
-    a.servicePort, a.direction, a.sessions, a.failedConnects, a.txBytes, a.rxBytes, a.retransSegs, a.retransmitEvents,
+    a.servicePort, a.direction, a.sessions, a.failedConnects, a.txBytes, a.rxBytes, a.retransSegs, a.retransmitEvents, a.retransEventSegs,
     JSON.stringify([...a.byState]), JSON.stringify([...a.durationsUs.counts]), a.durationsUs.total, a.durationsUs.max,
     a.srttSumUs, a.srttCount, a.firstUs, a.lastUs,
   ];
@@ -58,7 +58,7 @@ export class SqliteRollupStore implements RollupStore {
       CREATE TABLE IF NOT EXISTS rollups (
         bucket INTEGER NOT NULL, key TEXT NOT NULL, local TEXT NOT NULL, remote TEXT NOT NULL,
         local_ns TEXT, local_pod TEXT, remote_ns TEXT, remote_pod TEXT, service_port INTEGER, direction INTEGER,
-        sessions INTEGER, failed INTEGER, tx INTEGER, rx INTEGER, retrans_segs INTEGER, retrans_events INTEGER,
+        sessions INTEGER, failed INTEGER, tx INTEGER, rx INTEGER, retrans_segs INTEGER, retrans_events INTEGER, retrans_event_segs INTEGER,
         by_state TEXT, durations TEXT, dur_total INTEGER, dur_max REAL, srtt_sum INTEGER, srtt_count INTEGER,
         first_us INTEGER, last_us INTEGER,
         PRIMARY KEY (bucket, key)

@@ -20,7 +20,7 @@ after(async () => {
 interface JsonEndpoint { addr: string; port?: number; kind: string; node: string }
 interface JsonFlow {
   local: JsonEndpoint; remote: JsonEndpoint; servicePort: number; direction: string; sessions?: string; failedConnects?: string;
-  txBytes?: string; rxBytes?: string; retransSegs?: string; retransmitEvents?: string; retransByState?: Array<{ state: string; events: string }>;
+  txBytes?: string; rxBytes?: string; retransSegs?: string; retransmitEvents?: string; retransEventSegs?: string; retransByState?: Array<{ state: string; events: string }>;
   duration?: { p50Ms?: number; maxMs?: number };
 }
 
@@ -92,6 +92,8 @@ kernelTest('agent -> collector -> tcpscope flows -o json: exactly the workload\'
   assert.equal(segs, clientRetrans, 'retransmitted segments equal the kernel\'s TcpRetransSegs for the client namespace');
   assert.equal(serverSegs, serverRetrans, 'and for the server namespace');
   assert.ok(events > 0 && events <= segs, `retransmit events (${events}) are at most the segments (${segs})`);
+  const eventSegs = flows.filter((f) => f.local.addr === client.addr4).reduce((s, f) => s + n(f.retransEventSegs), 0);
+  assert.equal(eventSegs, clientRetrans, 'the segments the retransmit events carry (GSO-aware) add up to the kernel\'s count too');
   const est = lossyOut.retransByState?.find((s) => s.state === 'TCP_STATE_ESTABLISHED');
   assert.ok(est && n(est.events) >= events / 2, 'the lossy flow retransmits mostly in ESTABLISHED');
 

@@ -44,7 +44,7 @@ test('events from the agent pipeline are counted exactly once per flow by the co
   });
   cleanups.push(() => agent.stop(100));
   for (let i = 0; i < 1000; i++) source.emit(session(i, i % 2 ? 8080 : 9090));
-  for (let i = 0; i < 30; i++) source.emit({ kind: 'retransmit', timeUs: now - 500, family: 4, laddr: '198.18.0.1', lport: 40001, raddr: '198.18.0.2', rport: 8080, state: TcpState.TCP_STATE_ESTABLISHED, caState: 4, netnsInode: 1, cgroupId: 1, direction: Direction.DIRECTION_OUTBOUND, pid: 0 });
+  for (let i = 0; i < 30; i++) source.emit({ kind: 'retransmit', timeUs: now - 500, family: 4, laddr: '198.18.0.1', lport: 40001, raddr: '198.18.0.2', rport: 8080, state: TcpState.TCP_STATE_ESTABLISHED, caState: 4, netnsInode: 1, cgroupId: 1, direction: Direction.DIRECTION_OUTBOUND, pid: 0, segs: 1 });
   source.emit({ kind: 'lost', count: 12 });
   source.emit({ kind: 'retransmit-failed', count: 3 });
   source.reject('garbage', 'unknown tag');

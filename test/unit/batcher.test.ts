@@ -20,7 +20,7 @@ function retrans(i: number): RetransmitRecord {
   return {
     kind: 'retransmit', timeUs: 1_764_000_000_000_000 + i * 999, family: 6, laddr: '2001:db8::1', lport: 50000 + i,
     raddr: '2001:db8::2', rport: 443, state: TcpState.TCP_STATE_ESTABLISHED, caState: 4, netnsInode: 1, cgroupId: 2,
-    direction: Direction.DIRECTION_INBOUND, pid: 0,
+    direction: Direction.DIRECTION_INBOUND, pid: 0, segs: i + 1,
   };
 }
 

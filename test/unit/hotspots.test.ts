@@ -28,13 +28,15 @@ function life(local: Endpoint, remote: Endpoint, n: number, retransSegs: number,
 function retrans(local: Endpoint, remote: Endpoint, n: number, state: TcpState): Array<[FlowEvent, Endpoint, Endpoint]> {
   return Array.from({ length: n }, (_, i) => [{
     type: 'retrans', timeUs: T + i, node: local.node, family: 4, laddr: local.addr, lport: 40000 + i, raddr: remote.addr, rport: 80,
-    direction: Direction.DIRECTION_OUTBOUND, netnsInode: 1, cgroupId: 1, localPod: undefined, state, caState: 4,
+    direction: Direction.DIRECTION_OUTBOUND, netnsInode: 1, cgroupId: 1, localPod: undefined, state, caState: 4, segs: 1,
   } as FlowEvent, local, remote]);
 }
 
 // web-1 (node-a) -> api (node-b): 10 sessions, 2 segs each, 1 MB each; 18 retransmits in ESTABLISHED
 // web-2 (node-a) -> db (node-c): 4 sessions, 0 segs; 3 failed connects; 6 retransmits in SYN_SENT
 // job-1 (node-b) -> 203.0.113.9: 5 sessions, 1 seg each, 0.5 MB; 4 retransmits ESTABLISHED, 1 in FIN_WAIT1
+// Every retransmit event here carries 1 segment; a group's segments are the larger of its
+// closed sessions' total_retrans and its events' segments: web-1 20, web-2 6, job-1 5.
 function load(): FlowAggregator {
   const web1 = pod('shop', 'web-1', 'node-a', '10.0.0.1', 'Deployment/web');
   const web2 = pod('shop', 'web-2', 'node-a', '10.0.0.2', 'Deployment/web');
@@ -54,8 +56,8 @@ function load(): FlowAggregator {
 
 test('hotspots by pod rank by retransmitted segments with per-session and per-MB rates and the right finding', () => {
   const rows = buildHotspots(load().query(T - 1e6, T + 1e6), 'pod', 10);
-  assert.deepEqual(rows.map((r) => r.key), ['shop/web-1', 'batch/job-1', 'shop/web-2']);
-  const [w1, j1, w2] = rows;
+  assert.deepEqual(rows.map((r) => r.key), ['shop/web-1', 'shop/web-2', 'batch/job-1']);
+  const [w1, w2, j1] = rows;
   assert.equal(w1!.retransSegs, 20);
   assert.equal(w1!.retransmitEvents, 18);
   assert.equal(w1!.sessions, 10);
@@ -66,6 +68,8 @@ test('hotspots by pod rank by retransmitted segments with per-session and per-MB
   assert.equal(j1!.retransSegs, 5);
   assert.equal(j1!.retransPerMb, 5 / 2.5);
   assert.deepEqual(j1!.states.map((s) => [s.state, s.events]), [[TcpState.TCP_STATE_ESTABLISHED, 4], [TcpState.TCP_STATE_FIN_WAIT1, 1]]);
+  assert.equal(w2!.retransEventSegs, 6);
+  assert.equal(w2!.retransSegs, 0, 'no session of web-2 closed with retransmits');
   assert.equal(w2!.failedConnects, 3);
   assert.equal(w2!.sessions, 4);
   assert.match(w2!.finding, /server overloaded or unreachable/);
@@ -75,7 +79,7 @@ test('hotspots by pod rank by retransmitted segments with per-session and per-MB
 test('hotspots by node pair and by node name the concentration', () => {
   const agg = load();
   const pairs = buildHotspots(agg.query(T - 1e6, T + 1e6), 'node-pair', 10);
-  assert.deepEqual(pairs.map((r) => [r.key, r.retransmitEvents]), [['node-a -> node-b', 18], ['node-b -> external', 5], ['node-a -> node-c', 6]]);
+  assert.deepEqual(pairs.map((r) => [r.key, r.retransmitEvents]), [['node-a -> node-b', 18], ['node-a -> node-c', 6], ['node-b -> external', 5]]);
   // 18 of 29 events = 62%: below the 70% concentration line, so no concentration finding
   assert.doesNotMatch(pairs[0]!.finding, /concentrated/);
   const nodes = buildHotspots(agg.query(T - 1e6, T + 1e6), 'node', 10);
@@ -87,7 +91,7 @@ test('hotspots by node pair and by node name the concentration', () => {
 test('hotspots by remote group external addresses by range and by workload group pods', () => {
   const agg = load();
   const remote = buildHotspots(agg.query(T - 1e6, T + 1e6), 'remote', 10);
-  assert.deepEqual(remote.map((r) => r.key), ['shop/api-1', 'external:203.0.113.0/24', 'shop/db-0']);
+  assert.deepEqual(remote.map((r) => r.key), ['shop/api-1', 'shop/db-0', 'external:203.0.113.0/24']);
   const wl = buildHotspots(agg.query(T - 1e6, T + 1e6), 'workload', 10);
   assert.deepEqual(wl.map((r) => [r.key, r.retransSegs, r.failedConnects]), [['shop/Deployment/web', 20, 3], ['batch/Job/j', 5, 0]]);
 });

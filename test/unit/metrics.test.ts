@@ -38,8 +38,8 @@ test('flow metrics are labelled by workload pair and state, never by port or add
   const remote = { addr: '10.0.0.9', port: 5432, node: 'n', namespace: 'shop', pod: 'db-0', container: 'c', workload: 'StatefulSet/db', kind: 'pod' };
   const base = { timeUs: 1, node: 'n', family: 4 as const, laddr: '10.0.0.1', lport: 43211, raddr: '10.0.0.9', rport: 5432, direction: Direction.DIRECTION_OUTBOUND, netnsInode: 1, cgroupId: 1, localPod: undefined };
   const evs: ResolvedEvent[] = [
-    { ev: { ...base, type: 'retrans', state: TcpState.TCP_STATE_ESTABLISHED, caState: 4 }, local, remote },
-    { ev: { ...base, type: 'retrans', state: TcpState.TCP_STATE_ESTABLISHED, caState: 4 }, local, remote },
+    { ev: { ...base, type: 'retrans', state: TcpState.TCP_STATE_ESTABLISHED, caState: 4, segs: 1 }, local, remote },
+    { ev: { ...base, type: 'retrans', state: TcpState.TCP_STATE_ESTABLISHED, caState: 4, segs: 1 }, local, remote },
     { ev: { ...base, type: 'life', txBytes: 1, rxBytes: 1, durationUs: 1, retransSegs: 2, pid: 1, comm: 'x', failedConnect: false, srttUs: 1, bornBeforeTrace: false }, local, remote },
   ];
   m.observeBatch(evs);

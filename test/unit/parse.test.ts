@@ -6,7 +6,7 @@ import { TraceParser, type ParseOutcome } from '../../agent/bpftrace/parse';
 
 const S4 = 'S 4263089058362 4 198.18.0.1 54938 198.18.0.2 7002 1000 2000 6814 3 7193 4026532177 1234 1 0 133 1 node';
 const S6 = 'S 4263089058362 6 2001:db8:1::1 54938 2001:db8:1::2 7002 12 0 99 0 0 4026532177 1 2 0 22 1 ';
-const R4 = 'R 5000000000 4 198.18.0.1 40000 198.18.0.2 5201 1 4 4026532177 77 1 0';
+const R4 = 'R 5000000000 4 198.18.0.1 40000 198.18.0.2 5201 1 4 4026532177 77 1 0 3';
 const OFFSET = 1_700_000_000_000_000;
 
 function parse(line: string): ParseOutcome {
@@ -51,9 +51,9 @@ test('a retransmit line becomes a RetransmitRecord', () => {
   const out = parse(R4);
   assert.deepEqual(out.type === 'record' && out.record, {
     kind: 'retransmit', timeUs: OFFSET + 5000000, family: 4, laddr: '198.18.0.1', lport: 40000, raddr: '198.18.0.2', rport: 5201,
-    state: 1, caState: 4, netnsInode: 4026532177, cgroupId: 77, direction: 1, pid: 0,
+    state: 1, caState: 4, netnsInode: 4026532177, cgroupId: 77, direction: 1, pid: 0, segs: 3,
   });
-  const v6 = parse('R 5 6 ::ffff:198.18.0.1 1 fe80::1 2 2 5 1 1 0 9');
+  const v6 = parse('R 5 6 ::ffff:198.18.0.1 1 fe80::1 2 2 5 1 1 0 9 1');
   assert.ok(v6.type === 'record' && v6.record.kind === 'retransmit' && v6.record.state === 2 && v6.record.caState === 5);
 });
 
@@ -114,6 +114,7 @@ test('malformed lines are rejected with their reason', () => {
   assert.equal(rejectReason(S4.replace(' 54938 ', ' 65536 ')), 'bad-value');
   assert.equal(rejectReason(R4.replace(' 5201 1 4 ', ' 5201 13 4 ')), 'bad-value');
   assert.equal(rejectReason(R4.replace(' 5201 1 4 ', ' 5201 1 6 ')), 'bad-value');
+  assert.equal(rejectReason(R4.replace(/ 3$/, ' 0')), 'bad-value', 'a retransmission carries at least one segment');
   assert.equal(rejectReason('Lost many events'), 'bad-value');
   // unknown
   assert.equal(rejectReason('X 1 2 3'), 'unknown-tag');

@@ -378,7 +378,7 @@ export interface SessionEvent {
   bornBeforeTrace: boolean;
 }
 
-/** One retransmitted segment (tcpretrans), reported only when the kernel sent it (err == 0). */
+/** One retransmission (tcpretrans), reported only when the kernel sent it (err == 0). */
 export interface RetransmitEvent {
   endpoints: number;
   /** minus the previous retransmit's time (first: minus base) */
@@ -388,6 +388,8 @@ export interface RetransmitEvent {
   state: TcpState;
   caState: CaState;
   direction: Direction;
+  /** segments in the retransmitted skb (GSO); 0 on the wire means 1 */
+  segs: number;
 }
 
 /**
@@ -1111,7 +1113,7 @@ export const SessionEvent: MessageFns<SessionEvent> = {
 };
 
 function createBaseRetransmitEvent(): RetransmitEvent {
-  return { endpoints: 0, timeDeltaNs: 0, localPort: 0, remotePort: 0, state: 0, caState: 0, direction: 0 };
+  return { endpoints: 0, timeDeltaNs: 0, localPort: 0, remotePort: 0, state: 0, caState: 0, direction: 0, segs: 0 };
 }
 
 export const RetransmitEvent: MessageFns<RetransmitEvent> = {
@@ -1136,6 +1138,9 @@ export const RetransmitEvent: MessageFns<RetransmitEvent> = {
     }
     if (message.direction !== 0) {
       writer.uint32(56).int32(message.direction);
+    }
+    if (message.segs !== 0) {
+      writer.uint32(64).uint32(message.segs);
     }
     return writer;
   },
@@ -1209,6 +1214,14 @@ export const RetransmitEvent: MessageFns<RetransmitEvent> = {
             message.direction = reader.int32() as any;
             continue;
           }
+          case 8: {
+            if (tag !== 64) {
+              break;
+            }
+
+            message.segs = reader.uint32();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1246,6 +1259,7 @@ export const RetransmitEvent: MessageFns<RetransmitEvent> = {
         ? caStateFromJSON(object.ca_state)
         : 0,
       direction: isSet(object.direction) ? directionFromJSON(object.direction) : 0,
+      segs: isSet(object.segs) ? globalThis.Number(object.segs) : 0,
     };
   },
 
@@ -1272,6 +1286,9 @@ export const RetransmitEvent: MessageFns<RetransmitEvent> = {
     if (message.direction !== 0) {
       obj.direction = directionToJSON(message.direction);
     }
+    if (message.segs !== 0) {
+      obj.segs = Math.round(message.segs);
+    }
     return obj;
   },
 
@@ -1287,6 +1304,7 @@ export const RetransmitEvent: MessageFns<RetransmitEvent> = {
     message.state = object.state ?? 0;
     message.caState = object.caState ?? 0;
     message.direction = object.direction ?? 0;
+    message.segs = object.segs ?? 0;
     return message;
   },
 };

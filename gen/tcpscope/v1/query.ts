@@ -147,6 +147,8 @@ export interface Flow {
   firstSeenUnixMs: number;
   lastSeenUnixMs: number;
   srttMsAvg: number;
+  /** segments in the retransmit events (GSO-aware), counted when they happen */
+  retransEventSegs: number;
 }
 
 export interface FlowsResponse {
@@ -210,6 +212,7 @@ export interface HotspotRow {
   states: RetransByState[];
   finding: string;
   evidence: string;
+  retransEventSegs: number;
 }
 
 export interface HotspotsResponse {
@@ -877,6 +880,7 @@ function createBaseFlow(): Flow {
     firstSeenUnixMs: 0,
     lastSeenUnixMs: 0,
     srttMsAvg: 0,
+    retransEventSegs: 0,
   };
 }
 
@@ -926,6 +930,9 @@ export const Flow: MessageFns<Flow> = {
     }
     if (message.srttMsAvg !== 0) {
       writer.uint32(121).double(message.srttMsAvg);
+    }
+    if (message.retransEventSegs !== 0) {
+      writer.uint32(128).uint64(message.retransEventSegs);
     }
     return writer;
   },
@@ -1063,6 +1070,14 @@ export const Flow: MessageFns<Flow> = {
             message.srttMsAvg = reader.double();
             continue;
           }
+          case 16: {
+            if (tag !== 128) {
+              break;
+            }
+
+            message.retransEventSegs = longToNumber(reader.uint64());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1132,6 +1147,11 @@ export const Flow: MessageFns<Flow> = {
         : isSet(object.srtt_ms_avg)
         ? globalThis.Number(object.srtt_ms_avg)
         : 0,
+      retransEventSegs: isSet(object.retransEventSegs)
+        ? globalThis.Number(object.retransEventSegs)
+        : isSet(object.retrans_event_segs)
+        ? globalThis.Number(object.retrans_event_segs)
+        : 0,
     };
   },
 
@@ -1182,6 +1202,9 @@ export const Flow: MessageFns<Flow> = {
     if (message.srttMsAvg !== 0) {
       obj.srttMsAvg = floatToJson(message.srttMsAvg);
     }
+    if (message.retransEventSegs !== 0) {
+      obj.retransEventSegs = Math.round(message.retransEventSegs);
+    }
     return obj;
   },
 
@@ -1211,6 +1234,7 @@ export const Flow: MessageFns<Flow> = {
     message.firstSeenUnixMs = object.firstSeenUnixMs ?? 0;
     message.lastSeenUnixMs = object.lastSeenUnixMs ?? 0;
     message.srttMsAvg = object.srttMsAvg ?? 0;
+    message.retransEventSegs = object.retransEventSegs ?? 0;
     return message;
   },
 };
@@ -1993,6 +2017,7 @@ function createBaseHotspotRow(): HotspotRow {
     states: [],
     finding: "",
     evidence: "",
+    retransEventSegs: 0,
   };
 }
 
@@ -2030,6 +2055,9 @@ export const HotspotRow: MessageFns<HotspotRow> = {
     }
     if (message.evidence !== "") {
       writer.uint32(90).string(message.evidence);
+    }
+    if (message.retransEventSegs !== 0) {
+      writer.uint32(96).uint64(message.retransEventSegs);
     }
     return writer;
   },
@@ -2135,6 +2163,14 @@ export const HotspotRow: MessageFns<HotspotRow> = {
             message.evidence = reader.string();
             continue;
           }
+          case 12: {
+            if (tag !== 96) {
+              break;
+            }
+
+            message.retransEventSegs = longToNumber(reader.uint64());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2186,6 +2222,11 @@ export const HotspotRow: MessageFns<HotspotRow> = {
         : [],
       finding: isSet(object.finding) ? globalThis.String(object.finding) : "",
       evidence: isSet(object.evidence) ? globalThis.String(object.evidence) : "",
+      retransEventSegs: isSet(object.retransEventSegs)
+        ? globalThis.Number(object.retransEventSegs)
+        : isSet(object.retrans_event_segs)
+        ? globalThis.Number(object.retrans_event_segs)
+        : 0,
     };
   },
 
@@ -2224,6 +2265,9 @@ export const HotspotRow: MessageFns<HotspotRow> = {
     if (message.evidence !== "") {
       obj.evidence = message.evidence;
     }
+    if (message.retransEventSegs !== 0) {
+      obj.retransEventSegs = Math.round(message.retransEventSegs);
+    }
     return obj;
   },
 
@@ -2243,6 +2287,7 @@ export const HotspotRow: MessageFns<HotspotRow> = {
     message.states = object.states?.map((e) => RetransByState.fromPartial(e)) || [];
     message.finding = object.finding ?? "";
     message.evidence = object.evidence ?? "";
+    message.retransEventSegs = object.retransEventSegs ?? 0;
     return message;
   },
 };
