@@ -3,12 +3,14 @@
 // CI runs --quick so the benchmarks never rot; it checks they produce figures, never that
 // a figure beats a number.
 import { benchCollectorIngest } from './collector-ingest';
+import { benchK8sIndex } from './k8s-index';
 import { type BenchContext, type BenchRow, printTable, writeResults } from './report';
 
 type Bench = (ctx: BenchContext) => Promise<BenchRow[]>;
 
 const benches: Array<[string, Bench]> = [
   ['collector-ingest', benchCollectorIngest],
+  ['k8s-index', benchK8sIndex],
 ];
 
 async function main(): Promise<void> {
