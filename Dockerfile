@@ -28,7 +28,7 @@ RUN set -eu; \
     esac; \
     curl -fsSL "$NPM_REGISTRY/node-linux-$arch/-/node-linux-$arch-$NODE_VERSION.tgz" -o /tmp/node.tgz; \
     echo "$sum  /tmp/node.tgz" | sha512sum -c -; \
-    mkdir -p /opt/node; tar -xzf /tmp/node.tgz -C /opt/node --strip-components=1 package/bin/node package/LICENSE; \
+    mkdir -p /opt/node; tar -xzf /tmp/node.tgz -C /opt/node --strip-components=1 package/bin/node package/LICENSE package/include; \
     curl -fsSL "$NPM_REGISTRY/npm/-/npm-$NPM_VERSION.tgz" -o /tmp/npm.tgz; \
     echo "$NPM_SHA512  /tmp/npm.tgz" | sha512sum -c -; \
     mkdir -p /opt/npm; tar -xzf /tmp/npm.tgz -C /opt/npm --strip-components=1; \
@@ -56,10 +56,21 @@ RUN node node_modules/typescript/bin/tsc -p tsconfig.json && rm -f dist/.tsbuild
  && mkdir -p /assets && find agent collector cli common -type f ! -name '*.ts' -exec cp --parents {} /assets/ \;
 
 # --- production dependencies only ----------------------------------------------------------
+# Install scripts run only for the packages package.json's allowScripts names (native addons
+# such as better-sqlite3), compiled here against the headers of the node we ship
+# (no prebuilt binaries are downloaded); their build intermediates are left behind.
 FROM node AS prod-deps
+RUN apt-get update -q \
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends python3 make g++ \
+ && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY package.json package-lock.json ./
-RUN npm ci --omit=dev --ignore-scripts --loglevel=error && test -d node_modules/@grpc/grpc-js && test ! -d node_modules/typescript
+RUN npm ci --omit=dev --ignore-scripts --loglevel=error && test -d node_modules/@grpc/grpc-js && test ! -d node_modules/typescript \
+ && native="$(node -e "const p=require('./package.json'); const a=p.allowScripts||{}; console.log(Object.keys(a).filter((k)=>a[k]&&(p.dependencies||{})[k]).join(' '))")" \
+ && if [ -n "$native" ]; then \
+      npm_config_nodedir=/opt/node npm_config_build_from_source=true npm rebuild --foreground-scripts $native >/tmp/native.log 2>&1 || { tail -40 /tmp/native.log; exit 1; }; \
+      for m in $native; do rm -rf "node_modules/$m/deps" "node_modules/$m/src" "node_modules/$m/build/Release/obj.target" "node_modules/$m/build/Release/.deps" "node_modules/$m/build/Release/obj"; done; \
+    fi
 
 # --- what both images run: /app laid out like the repository -------------------------------
 FROM scratch AS app
