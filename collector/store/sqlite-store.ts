@@ -58,19 +58,23 @@ interface FlowRef {
   lastBucket: number;
 }
 
-interface SumRow {
-  flow: number; key: string; local: string; remote: string; service_port: number; direction: number;
-  sessions: number; failed: number; tx: number; rx: number; retrans_segs: number; retrans_events: number; retrans_event_segs: number;
-  dur_max: number; srtt_sum: number; srtt_count: number; first_us: number; last_us: number;
+/** What a flow id stands for (immutable per key): read from `flows` once, on first use. */
+interface FlowInfo {
+  key: string;
+  local: Endpoint;
+  remote: Endpoint;
+  servicePort: number;
+  direction: number;
 }
 
 export class SqliteRollupStore implements RollupStore {
   private readonly db: Database.Database;
   private readonly bucketSeconds: number;
   private flowIds = new Map<string, FlowRef>();
+  private readonly flowInfos = new Map<number, FlowInfo>();
   private readonly put: {
     flow: Database.Statement; lastBucket: Database.Statement; rollup: Database.Statement;
-    state: Database.Statement; duration: Database.Statement; mark: Database.Statement;
+    state: Database.Statement; duration: Database.Statement; mark: Database.Statement; flowInfo: Database.Statement;
   };
   private readonly commitTx: (rows: RollupRow[], watermarks: Map<string, number>) => void;
 
@@ -106,6 +110,7 @@ export class SqliteRollupStore implements RollupStore {
           first_us = min(first_us, excluded.first_us), last_us = max(last_us, excluded.last_us)`),
       state: this.db.prepare('INSERT INTO states VALUES (?, ?, ?, ?) ON CONFLICT (bucket, flow, state) DO UPDATE SET events = events + excluded.events'),
       duration: this.db.prepare('INSERT INTO durations VALUES (?, ?, ?, ?) ON CONFLICT (bucket, flow, bin) DO UPDATE SET count = count + excluded.count'),
+      flowInfo: this.db.prepare('SELECT key, local, remote, service_port, direction FROM flows WHERE id = ?'),
       mark: this.db.prepare('INSERT INTO watermarks VALUES (?, ?) ON CONFLICT (run_id) DO UPDATE SET seq = max(seq, excluded.seq)'),
     };
     this.loadFlowIds();
@@ -137,6 +142,17 @@ export class SqliteRollupStore implements RollupStore {
     }
   }
 
+  private flowInfo(id: number): FlowInfo {
+    let f = this.flowInfos.get(id);
+    if (!f) {
+      const r = this.put.flowInfo.get(id) as
+        { key: string; local: string; remote: string; service_port: number; direction: number };
+      f = { key: r.key, local: JSON.parse(r.local) as Endpoint, remote: JSON.parse(r.remote) as Endpoint, servicePort: r.service_port, direction: r.direction };
+      this.flowInfos.set(id, f);
+    }
+    return f;
+  }
+
   private flowId(a: FlowAgg, bucket: number): number {
     const ref = this.flowIds.get(a.key);
     if (ref) {
@@ -157,6 +173,7 @@ export class SqliteRollupStore implements RollupStore {
       this.commitTx(rows, watermarks);
     } catch (err) {
       this.loadFlowIds(); // the transaction rolled back: forget flow ids it handed out
+      this.flowInfos.clear();
       throw err;
     }
   }
@@ -188,31 +205,28 @@ export class SqliteRollupStore implements RollupStore {
     const params = [lo, hi, untilUs, sinceUs, ...fp];
 
     const out = new Map<number, FlowAgg>();
-    const sums = this.db.prepare(`
-      SELECT s.*, f.key, f.local, f.remote, f.service_port, f.direction FROM (
-        SELECT flow, sum(sessions) AS sessions, sum(failed) AS failed, sum(tx) AS tx, sum(rx) AS rx,
-          sum(retrans_segs) AS retrans_segs, sum(retrans_events) AS retrans_events, sum(retrans_event_segs) AS retrans_event_segs,
-          max(dur_max) AS dur_max, sum(srtt_sum) AS srtt_sum, sum(srtt_count) AS srtt_count, min(first_us) AS first_us, max(last_us) AS last_us
-        FROM rollups WHERE ${win} GROUP BY flow
-      ) s JOIN flows f ON f.id = s.flow`);
-    for (const r of sums.iterate(...params) as IterableIterator<SumRow>) {
+    // columns by position (raw rows: no object per row)
+    const sums = this.db.prepare(`SELECT flow, sum(sessions), sum(failed), sum(tx), sum(rx), sum(retrans_segs), sum(retrans_events),
+        sum(retrans_event_segs), max(dur_max), sum(srtt_sum), sum(srtt_count), min(first_us), max(last_us)
+      FROM rollups WHERE ${win} GROUP BY flow`).raw();
+    for (const r of sums.iterate(...params) as IterableIterator<number[]>) {
+      const f = this.flowInfo(r[0]!);
       const h = new LogHistogram();
-      h.max = r.dur_max;
-      out.set(r.flow, {
-        key: r.key, local: JSON.parse(r.local) as Endpoint, remote: JSON.parse(r.remote) as Endpoint, servicePort: r.service_port, direction: r.direction,
-        sessions: r.sessions, failedConnects: r.failed, txBytes: r.tx, rxBytes: r.rx, retransSegs: r.retrans_segs, retransmitEvents: r.retrans_events,
-        retransEventSegs: r.retrans_event_segs, byState: new Map(), durationsUs: h, srttSumUs: r.srtt_sum, srttCount: r.srtt_count,
-        firstUs: r.first_us, lastUs: r.last_us,
+      h.max = r[8]!;
+      out.set(r[0]!, {
+        key: f.key, local: { ...f.local }, remote: { ...f.remote }, servicePort: f.servicePort, direction: f.direction,
+        sessions: r[1]!, failedConnects: r[2]!, txBytes: r[3]!, rxBytes: r[4]!, retransSegs: r[5]!, retransmitEvents: r[6]!,
+        retransEventSegs: r[7]!, byState: new Map(), durationsUs: h, srttSumUs: r[9]!, srttCount: r[10]!, firstUs: r[11]!, lastUs: r[12]!,
       });
     }
-    const states = this.db.prepare(`SELECT flow, state, sum(events) AS n FROM states WHERE ${win} GROUP BY flow, state`);
-    for (const r of states.iterate(...params) as IterableIterator<{ flow: number; state: number; n: number }>) out.get(r.flow)?.byState.set(r.state, r.n);
-    const bins = this.db.prepare(`SELECT flow, bin, sum(count) AS n FROM durations WHERE ${win} GROUP BY flow, bin`);
-    for (const r of bins.iterate(...params) as IterableIterator<{ flow: number; bin: number; n: number }>) {
-      const h = out.get(r.flow)?.durationsUs;
+    const states = this.db.prepare(`SELECT flow, state, sum(events) FROM states WHERE ${win} GROUP BY flow, state`).raw();
+    for (const [flow, state, n] of states.iterate(...params) as IterableIterator<number[]>) out.get(flow!)?.byState.set(state!, n!);
+    const bins = this.db.prepare(`SELECT flow, bin, sum(count) FROM durations WHERE ${win} GROUP BY flow, bin`).raw();
+    for (const [flow, bin, n] of bins.iterate(...params) as IterableIterator<number[]>) {
+      const h = out.get(flow!)?.durationsUs;
       if (!h) continue;
-      h.counts.set(r.bin, r.n);
-      h.total += r.n;
+      h.counts.set(bin!, n!);
+      h.total += n!;
     }
     return [...out.values()];
   }
@@ -244,7 +258,11 @@ export class SqliteRollupStore implements RollupStore {
       this.db.prepare('DELETE FROM durations WHERE bucket <= ?').run(bucket);
       // flows whose newest row is gone
       this.db.prepare('DELETE FROM flows WHERE last_bucket <= ?').run(bucket);
-      for (const [key, ref] of this.flowIds) if (ref.lastBucket <= bucket) this.flowIds.delete(key);
+      for (const [key, ref] of this.flowIds) {
+        if (ref.lastBucket > bucket) continue;
+        this.flowIds.delete(key);
+        this.flowInfos.delete(ref.id);
+      }
       return n;
     })();
   }
