@@ -41,6 +41,8 @@ export interface LocalPodOptions {
   fsGroup?: number;
   /** the ServiceAccount files the kubelet mounts (token, ca.crt, namespace) */
   serviceAccount?: { token: string; caCert: string; namespace: string };
+  /** the kubelet's projected ServiceAccount token for an audience */
+  projectedToken?: (audience: string) => string;
   /** env the kubelet adds (KUBERNETES_SERVICE_HOST/PORT) */
   kubeletEnv?: Record<string, string>;
 }
@@ -70,6 +72,11 @@ export function localPod(r: Rendered, workload: K8sObject, containerName: string
         fs.chmodSync(f, vol.secret.defaultMode ?? 0o644);
         if (opts.fsGroup !== undefined) fs.chownSync(f, 0, opts.fsGroup);
       }
+    } else if (src.kind === 'token') {
+      if (!opts.projectedToken) throw new Error(`${m.mountPath}: a projected ServiceAccount token (audience ${src.audience}) needs opts.projectedToken`);
+      const vol = (workload.spec.template.spec.volumes as any[]).find((v) => v.name === m.name);
+      for (const s of vol.projected.sources as any[])
+        if (s.serviceAccountToken) fs.writeFileSync(path.join(dir, s.serviceAccountToken.path), opts.projectedToken(s.serviceAccountToken.audience), { mode: 0o644 });
     } else if (src.kind === 'emptyDir' || src.kind === 'pvc') {
       if (opts.fsGroup !== undefined) fs.chownSync(dir, 0, opts.fsGroup);
       fs.chmodSync(dir, 0o2775);

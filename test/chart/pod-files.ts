@@ -53,6 +53,10 @@ export function resolveFile(r: Rendered, workload: K8sObject, container: any, fi
     if (cert && ['tls.crt', 'tls.key', 'ca.crt'].includes(key)) return { ...base, source: { kind: 'secret', secretName, key, fromCertManager: cert } };
     throw new Error(`${file}: neither a rendered Secret nor a cert-manager Certificate provides Secret ${secretName}`);
   }
+  if (vol.projected && rel === '') {
+    const sa = (vol.projected.sources as any[]).find((s) => s.serviceAccountToken);
+    if (sa) return { ...base, source: { kind: 'token', audience: sa.serviceAccountToken.audience } };
+  }
   if (vol.projected) {
     const src = (vol.projected.sources as any[]).find((s) => s.serviceAccountToken?.path === rel);
     if (!src) throw new Error(`${file}: projected volume ${m.name} has no ${rel}`);

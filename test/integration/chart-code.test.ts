@@ -254,3 +254,91 @@ describe('chart and code agree', { skip: skip ?? false, timeout: 240_000 }, () =
     for (const g of grants(one(r, 'ClusterRole', '-collector'))) assert.ok(used.has(g), `the chart grants ${g}, which the collector never uses`);
   });
 });
+
+describe('chart and code agree with agentAuth.mode=serviceAccountToken', { skip: skip ?? false, timeout: 120_000 }, () => {
+  let r: Rendered;
+  let pki: TestPki;
+  let api: KubeApiServer;
+  let ports: { grpc: number; http: number; query: number };
+  let createdSaDir = '';
+  const pods: LocalPod[] = [];
+  const procs: ChildProcess[] = [];
+
+  before(async () => {
+    ports = { grpc: await freePort(), http: await freePort(), query: await freePort() };
+    const values = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'tcpscope-chart-code-')), 'token.yaml');
+    // token auth with the chart's generated server certificate (cert-manager cannot run here)
+    fs.writeFileSync(values, `agentAuth:\n  mode: serviceAccountToken\ncollector:\n  ports:\n    grpc: ${ports.grpc}\n    http: ${ports.http}\n    query: ${ports.query}\n`);
+    r = render([values], { namespace: NS });
+    fs.rmSync(path.dirname(values), { recursive: true, force: true });
+    pki = makeTestPki();
+    const audience = r.values.agentAuth.tokenAudience as string;
+    api = await new KubeApiServer({
+      host: '127.0.0.1',
+      tls: { cert: fs.readFileSync(pki.serverCert), key: fs.readFileSync(pki.serverKey) },
+      tokens: [
+        { token: 'collector-sa-token', user: `system:serviceaccount:${NS}:tcpscope-collector`, rules: accessRules(one(r, 'ClusterRole', '-collector')) },
+        { token: 'agent-sa-token', user: `system:serviceaccount:${NS}:tcpscope-agent`, rules: accessRules(one(r, 'ClusterRole', '-agent')) },
+        { token: 'agent-projected-token', user: `system:serviceaccount:${NS}:tcpscope-agent`, rules: [], audiences: [audience] },
+        { token: 'other-projected-token', user: `system:serviceaccount:${NS}:somebody-else`, rules: [], audiences: [audience] },
+      ],
+    }).start();
+    if (!fs.existsSync(SA_DIR)) {
+      let d = SA_DIR;
+      while (!fs.existsSync(path.dirname(d))) d = path.dirname(d);
+      createdSaDir = d;
+      fs.mkdirSync(SA_DIR, { recursive: true });
+    }
+  });
+
+  after(async () => {
+    for (const p of procs) if (p.exitCode === null) p.kill('SIGKILL');
+    await Promise.all(procs.filter((p) => p.exitCode === null).map((p) => once(p, 'close')));
+    await api?.stop();
+    pki?.cleanup();
+    for (const p of pods) p.cleanup();
+    if (createdSaDir) fs.rmSync(createdSaDir, { recursive: true, force: true });
+  });
+
+  const kubelet = () => ({ KUBERNETES_SERVICE_HOST: '127.0.0.1', KUBERNETES_SERVICE_PORT: String(api.port) });
+
+  function agentWith(projected: string): { p: ChildProcess; out: ReturnType<typeof watchOutput> } {
+    const pod = localPod(r, one(r, 'DaemonSet'), 'agent', {
+      nodeName: `${NODE}-${projected.split('-')[0]}`, kubeletEnv: kubelet(), projectedToken: () => projected,
+      serviceAccount: { token: 'agent-sa-token', caCert: fs.readFileSync(pki.ca, 'utf8'), namespace: NS },
+    });
+    pods.push(pod);
+    assert.ok(pod.env.TCPSCOPE_TOKEN_FILE && pod.env.TCPSCOPE_TLS_CA && !pod.env.TCPSCOPE_TLS_CERT);
+    const host = one(r, 'Service', '-collector').metadata.name;
+    const p = spawnLocalPod(pod, { hosts: [`127.0.0.1 ${host}.${NS}.svc`], argv: [process.execPath, path.join(repoRoot, 'dist', 'test', 'chart', 'agent-replay-main.js')] });
+    procs.push(p);
+    return { p, out: watchOutput(p) };
+  }
+
+  test('the agent\'s projected token (the chart\'s audience) is accepted by the collector\'s TokenReview; another ServiceAccount\'s is refused', async () => {
+    const dep = one(r, 'Deployment');
+    const sc = dep.spec.template.spec.securityContext;
+    const pod = localPod(r, dep, 'collector', {
+      nodeName: NODE, fsGroup: sc.fsGroup, kubeletEnv: kubelet(),
+      serviceAccount: { token: 'collector-sa-token', caCert: fs.readFileSync(pki.ca, 'utf8'), namespace: NS },
+    });
+    pods.push(pod);
+    const c = spawnLocalPod(pod, { user: `${sc.runAsUser}:${sc.runAsGroup}` });
+    procs.push(c);
+    const cout = watchOutput(c);
+    const end = Date.now() + 30_000;
+    for (;;) {
+      if (c.exitCode !== null) throw new Error(`collector exited ${c.exitCode}:\n${cout.text()}`);
+      if (Date.now() > end) throw new Error(`collector not healthy:\n${cout.text()}`);
+      try { if ((await fetch(`http://127.0.0.1:${ports.http}/healthz`)).ok) break; } catch { /* not yet */ }
+      await new Promise((res) => setTimeout(res, 200));
+    }
+    const good = agentWith('agent-projected-token');
+    await good.out.until(/acked [1-9]/, 30_000);
+    const bad = agentWith('other-projected-token');
+    await new Promise((res) => setTimeout(res, 3000));
+    assert.doesNotMatch(bad.out.text(), /acked [1-9]/, 'an agent with another ServiceAccount\'s token must be refused');
+    const reviews = api.requests((q) => q.resource === 'authentication.k8s.io/tokenreviews');
+    assert.ok(reviews.length > 0 && reviews.every((q) => q.code === 201), `TokenReviews allowed by the chart's RBAC: ${JSON.stringify(reviews.map((q) => q.code))}`);
+  });
+});
