@@ -3,6 +3,7 @@
 import type { Command } from 'commander';
 import { startAgent } from '../agent/agent';
 import { createTraceSource } from '../agent/trace-source';
+import { agentMetricsRegistry, serveAgentMetrics } from '../agent/metrics';
 import { addSettingOptions, agentSettings, loadConfig } from '../common/config';
 import { makeLogger } from '../common/log';
 import { untilSignal } from './collector';
@@ -14,10 +15,13 @@ export function registerAgent(program: Command): void {
     const log = makeLogger('agent');
     const { source, kernel, attributor, close } = await createTraceSource(cfg, log);
     const agent = await startAgent(cfg, { log, source, kernel, attributor });
+    const metrics = cfg.metricsPort ? await serveAgentMetrics(agentMetricsRegistry(agent), cfg.metricsPort) : undefined;
+    if (metrics) log.info({ port: metrics.port }, 'serving /metrics');
     process.stdout.write(`agent: tracing ${kernel.tracepoints.join(', ')} on ${cfg.nodeName || require('node:os').hostname()}, sending to ${cfg.collector}\n`);
     await untilSignal();
     log.info('stopping');
     await agent.stop();
+    await metrics?.close();
     await close();
   });
 }

@@ -4,6 +4,7 @@
 import assert from 'node:assert/strict';
 import { after, test } from 'node:test';
 import { startAgent } from '../../agent/agent';
+import { agentMetricsRegistry, serveAgentMetrics } from '../../agent/metrics';
 import type { SessionRecord } from '../../agent/records';
 import { agentSettings, collectorSettings, loadConfig } from '../../common/config';
 import { makeLogger } from '../../common/log';
@@ -64,6 +65,20 @@ test('events from the agent pipeline are counted exactly once per flow by the co
   assert.deepEqual(f8080.retransByState, [{ state: TcpState.TCP_STATE_ESTABLISHED, events: 30 }]);
   assert.equal(f8080.local!.port, 0, 'the ephemeral port is aggregated away');
   assert.equal(f8080.remote!.port, 8080);
+
+  // the agent's own /metrics say the same
+  const served = await serveAgentMetrics(agentMetricsRegistry(agent), 0);
+  cleanups.push(() => served.close());
+  const text = await (await fetch(`http://127.0.0.1:${served.port}/metrics`)).text();
+  assert.match(text, /tcpscope_agent_events_total\{type="session"\} 1000/);
+  assert.match(text, /tcpscope_agent_events_total\{type="retransmit"\} 30/);
+  assert.match(text, /tcpscope_agent_lost_total\{reason="bpftrace_lost"\} 12/);
+  assert.match(text, /tcpscope_agent_lost_total\{reason="parse_reject"\} 1/);
+  assert.match(text, /tcpscope_agent_collector_connected 1/);
+  // and the collector's, by workload pair (no pods here: the host) and agent
+  const cm = await (await fetch(`http://${collector.httpAddress}/metrics`)).text();
+  assert.match(cm, /tcpscope_sessions_total\{src_workload="node",dst_workload="unresolved"\} 1000/);
+  assert.match(cm, /tcpscope_agent_lost_events\{node="node-a",reason="bpftrace_lost"\} 12/);
 
   const st = queryStatus(collector.state);
   assert.equal(st.agents.length, 1);
