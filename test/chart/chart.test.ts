@@ -386,12 +386,12 @@ describe('chart README', { skip: skip ?? false }, () => {
     assert.equal(readmeTable(fs.readFileSync(readmePath, 'utf8')), valuesTable(values, yamlText));
   });
 
-  test('the dashboard queries only metrics the collector exports', () => {
+  test('the dashboard queries only metrics the collector and the agents export', () => {
     const dash = fs.readFileSync(path.join(chartDir, 'dashboards', 'tcpscope.json'), 'utf8');
-    const code = ['collector/collector.ts', 'collector/metrics.ts'].map((f) => fs.readFileSync(path.join(repoRoot, f), 'utf8')).join('\n');
+    const code = ['collector/collector.ts', 'collector/metrics.ts', 'agent/metrics.ts'].map((f) => fs.readFileSync(path.join(repoRoot, f), 'utf8')).join('\n');
     const names = new Set(dash.match(/tcpscope_[a-z_]+/g));
     assert.ok(names.size > 3);
     const defaults = /^tcpscope_collector_(process|nodejs)_/; // prom-client's default metrics, prefixed tcpscope_collector_
-    for (const n of names) assert.ok(defaults.test(n) || code.includes(`'${n}'`), `dashboard uses ${n}, which the collector does not define`);
+    for (const n of names) assert.ok(defaults.test(n) || code.includes(`'${n}'`), `dashboard uses ${n}, which neither the collector nor the agent defines`);
   });
 });

@@ -63,6 +63,7 @@ The env var of each setting the values may tune (agent.config, collector.config)
 names in common/config.ts (test/chart checks these tables against that file).
 */}}
 {{- define "tcpscope.agentConfigEnv" -}}
+scope: TCPSCOPE_SCOPE
 batchMaxEvents: TCPSCOPE_BATCH_MAX_EVENTS
 batchFlushMs: TCPSCOPE_BATCH_FLUSH_MS
 bufferMaxBatches: TCPSCOPE_BUFFER_MAX_BATCHES
