@@ -15,6 +15,8 @@ export function registerObserve(program: Command): void {
     .description('show recent sessions and retransmits (live with --follow), both ends named')
     .option('--pod <ns/name>', 'only events with this pod on either end')
     .option('-n, --namespace <ns>', 'only events with this namespace on either end')
+    .option('--from-pod <ns/name>', 'only sessions this pod opened (it is the client)')
+    .option('--to-pod <ns/name>', 'only sessions to this pod (it is the server)')
     .option('--node <name>', 'only events recorded on this node')
     .option('--type <type>', 'life, retrans or all', 'all')
     .option('--port <port>', 'only events with this local or remote port')
@@ -35,7 +37,7 @@ export function registerObserve(program: Command): void {
     const stream = client.events({
       window: { sinceUnixMs: w.sinceMs, untilUnixMs: 0 }, pod: o.pod ?? '', namespace: o.namespace ?? '',
       type: o.type === 'life' ? EventType.EVENT_TYPE_LIFE : o.type === 'retrans' ? EventType.EVENT_TYPE_RETRANS : EventType.EVENT_TYPE_UNSPECIFIED,
-      port, last: o.last ? Number(o.last) : 0, follow: !!o.follow, node: o.node ?? '',
+      port, last: o.last ? Number(o.last) : 0, follow: !!o.follow, node: o.node ?? '', fromPod: o.fromPod ?? '', toPod: o.toPod ?? '',
     }, conn.callMetadata());
     let n = 0;
     if (format === 'table') process.stdout.write('TIME          NODE        TYPE     LOCAL -> REMOTE  DETAILS\n');

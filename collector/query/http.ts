@@ -5,6 +5,7 @@ import * as http from 'node:http';
 import { z } from 'zod';
 import { InputError, parseTimeMs } from '../../common/duration';
 import { EventRecord, EventType, FlowsResponse, HotspotsResponse, StatusResponse, type Window } from '../../gen/tcpscope/v1/query';
+import { serveUi } from '../ui/serve';
 import { type CollectorState, eventMatcher, eventToWire, queryEvents, QueryError, queryFlows, queryHotspots, queryStatus } from './queries';
 
 export interface HttpOptions {
@@ -27,6 +28,8 @@ const eventsQ = z.object({
   last: z.coerce.number().int().min(1).max(1_000_000).optional(),
   follow: z.enum(['true', 'false', '1', '0']).optional(),
   node: z.string().optional(),
+  from_pod: z.string().optional(),
+  to_pod: z.string().optional(),
 }).strict();
 
 function window(q: { since?: string; until?: string }, defaultSince: string | undefined): Window {
@@ -78,7 +81,7 @@ export function makeHttpHandler(st: CollectorState, opts: HttpOptions = {}): htt
           const er = {
             window: window(q, follow ? undefined : '15m'), pod: q.pod ?? '', namespace: q.namespace ?? '',
             type: q.type === 'life' ? EventType.EVENT_TYPE_LIFE : q.type === 'retrans' ? EventType.EVENT_TYPE_RETRANS : EventType.EVENT_TYPE_UNSPECIFIED,
-            port: q.port ?? 0, last: q.last ?? 0, follow, node: q.node ?? '',
+            port: q.port ?? 0, last: q.last ?? 0, follow, node: q.node ?? '', fromPod: q.from_pod ?? '', toPod: q.to_pod ?? '',
           };
           const past = queryEvents(st, er);
           if (!follow) return send(200, { events: past.map((e) => EventRecord.toJSON(e)) });
@@ -92,6 +95,7 @@ export function makeHttpHandler(st: CollectorState, opts: HttpOptions = {}): htt
           return;
         }
         default:
+          if (!url.pathname.startsWith('/api/') && serveUi(req, res)) return;
           return send(404, { error: `no such endpoint ${url.pathname}` });
       }
     } catch (err) {

@@ -1,6 +1,7 @@
 // The collector's queries, one function each, shared by the gRPC query service and the
 // HTTP API: flows, recent events (and follow), hot spots and agent status. Requests are
 // checked here with clear errors (bad windows, unknown groupings, malformed pods).
+import { Direction } from '../../common/tcp';
 import { EventType, type EventRecord, type EventsRequest, type Flow, type FlowsRequest, type FlowsResponse, type HotspotsRequest, type HotspotsResponse, type StatusResponse, type Window } from '../../gen/tcpscope/v1/query';
 import type { FlowAgg, FlowAggregator } from '../aggregate/flows';
 import type { ResolvedEvent } from '../events';
@@ -66,6 +67,12 @@ export function queryFlows(st: CollectorState, req: FlowsRequest): FlowsResponse
 
 export function eventMatcher(req: EventsRequest): (e: ResolvedEvent) => boolean {
   const pod = parsePod(req.pod);
+  const fromPod = parsePod(req.fromPod);
+  const toPod = parsePod(req.toPod);
+  const is = (ep: { namespace: string; pod: string }, p: { namespace: string; name: string }) => ep.namespace === p.namespace && ep.pod === p.name;
+  // client and server ends: by direction; unknown direction matches either way round
+  const ends = (e: ResolvedEvent): Array<[typeof e.local, typeof e.local]> =>
+    e.ev.direction === Direction.DIRECTION_OUTBOUND ? [[e.local, e.remote]] : e.ev.direction === Direction.DIRECTION_INBOUND ? [[e.remote, e.local]] : [[e.local, e.remote], [e.remote, e.local]];
   const { sinceUs, untilUs } = req.follow && !req.window?.sinceUnixMs ? { sinceUs: 0, untilUs: Infinity } : windowUs(req.window);
   const until = req.follow ? Infinity : untilUs;
   if (req.port > 65535) throw new QueryError(`invalid port ${req.port}`);
@@ -78,6 +85,7 @@ export function eventMatcher(req: EventsRequest): (e: ResolvedEvent) => boolean 
     if (req.node && ev.node !== req.node) return false;
     if (pod && !((e.local.namespace === pod.namespace && e.local.pod === pod.name) || (e.remote.namespace === pod.namespace && e.remote.pod === pod.name))) return false;
     if (req.namespace && e.local.namespace !== req.namespace && e.remote.namespace !== req.namespace) return false;
+    if ((fromPod || toPod) && !ends(e).some(([client, server]) => (!fromPod || is(client, fromPod)) && (!toPod || is(server, toPod)))) return false;
     return true;
   };
 }

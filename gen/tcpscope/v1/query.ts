@@ -167,6 +167,10 @@ export interface EventsRequest {
   last: number;
   follow: boolean;
   node: string;
+  /** namespace/name on the client (connecting) side */
+  fromPod: string;
+  /** namespace/name on the server (accepting) side */
+  toPod: string;
 }
 
 export interface EventRecord {
@@ -1341,7 +1345,18 @@ export const FlowsResponse: MessageFns<FlowsResponse> = {
 };
 
 function createBaseEventsRequest(): EventsRequest {
-  return { window: undefined, pod: "", namespace: "", type: 0, port: 0, last: 0, follow: false, node: "" };
+  return {
+    window: undefined,
+    pod: "",
+    namespace: "",
+    type: 0,
+    port: 0,
+    last: 0,
+    follow: false,
+    node: "",
+    fromPod: "",
+    toPod: "",
+  };
 }
 
 export const EventsRequest: MessageFns<EventsRequest> = {
@@ -1369,6 +1384,12 @@ export const EventsRequest: MessageFns<EventsRequest> = {
     }
     if (message.node !== "") {
       writer.uint32(66).string(message.node);
+    }
+    if (message.fromPod !== "") {
+      writer.uint32(74).string(message.fromPod);
+    }
+    if (message.toPod !== "") {
+      writer.uint32(82).string(message.toPod);
     }
     return writer;
   },
@@ -1450,6 +1471,22 @@ export const EventsRequest: MessageFns<EventsRequest> = {
             message.node = reader.string();
             continue;
           }
+          case 9: {
+            if (tag !== 74) {
+              break;
+            }
+
+            message.fromPod = reader.string();
+            continue;
+          }
+          case 10: {
+            if (tag !== 82) {
+              break;
+            }
+
+            message.toPod = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1472,6 +1509,16 @@ export const EventsRequest: MessageFns<EventsRequest> = {
       last: isSet(object.last) ? globalThis.Number(object.last) : 0,
       follow: isSet(object.follow) ? globalThis.Boolean(object.follow) : false,
       node: isSet(object.node) ? globalThis.String(object.node) : "",
+      fromPod: isSet(object.fromPod)
+        ? globalThis.String(object.fromPod)
+        : isSet(object.from_pod)
+        ? globalThis.String(object.from_pod)
+        : "",
+      toPod: isSet(object.toPod)
+        ? globalThis.String(object.toPod)
+        : isSet(object.to_pod)
+        ? globalThis.String(object.to_pod)
+        : "",
     };
   },
 
@@ -1501,6 +1548,12 @@ export const EventsRequest: MessageFns<EventsRequest> = {
     if (message.node !== "") {
       obj.node = message.node;
     }
+    if (message.fromPod !== "") {
+      obj.fromPod = message.fromPod;
+    }
+    if (message.toPod !== "") {
+      obj.toPod = message.toPod;
+    }
     return obj;
   },
 
@@ -1519,6 +1572,8 @@ export const EventsRequest: MessageFns<EventsRequest> = {
     message.last = object.last ?? 0;
     message.follow = object.follow ?? false;
     message.node = object.node ?? "";
+    message.fromPod = object.fromPod ?? "";
+    message.toPod = object.toPod ?? "";
     return message;
   },
 };
