@@ -5,7 +5,7 @@ import { MemoryRollupStore } from './memory-store';
 
 export function openRollupStore(dataDir: string, bucketSeconds: number): RollupStore {
   if (!dataDir) return new MemoryRollupStore(bucketSeconds * 1e6);
-  // the embedded store (SQLite) is loaded only when a data directory is used
-  const { openEmbeddedStore } = require('./embedded') as { openEmbeddedStore: (file: string, bucketSeconds: number) => RollupStore };
-  return openEmbeddedStore(path.join(dataDir, 'rollups.db'), bucketSeconds);
+  // the embedded store (SQLite, chosen over DuckDB by bench/store.ts) is loaded only with a data directory
+  const { openSqliteStore } = require('./sqlite-store') as { openSqliteStore: (file: string, bucketSeconds: number) => RollupStore };
+  return openSqliteStore(path.join(dataDir, 'rollups.db'), bucketSeconds);
 }
