@@ -10,7 +10,7 @@ import type { KernelFeatures } from '../gen/tcpscope/v1/ingest';
 import { Batcher } from './batch/batcher';
 import { agentChannel } from './export/credentials';
 import { diagnoseTls } from './export/diagnose';
-import { BatchSender, batchEvents, type SenderStats } from './export/sender';
+import { BatchSender, type SenderStats } from './export/sender';
 import type { RetransmitRecord, SessionRecord, TraceRecord } from './records';
 
 export const AGENT_VERSION: string = require('../../package.json').version;
@@ -87,8 +87,7 @@ export async function startAgent(cfg: AgentConfig, deps: AgentDeps): Promise<Run
       stampedKey = totalsKey();
       return totals();
     },
-    onDrop: (batch, reason) => {
-      const n = batchEvents(batch);
+    onDrop: (n, reason) => {
       lose(reason === 'buffer-full' ? LossReason.LOSS_REASON_BUFFER_OVERFLOW : LossReason.LOSS_REASON_REJECTED, n);
       dropLog.add(n, { reason });
     },

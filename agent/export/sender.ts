@@ -1,7 +1,10 @@
 // BatchSender: streams batches to the collector over gRPC and keeps every batch until the
 // collector acknowledges it (by sequence), resending the unacknowledged ones after a
-// reconnect. The buffer is bounded in batches and bytes; when full, the oldest batches go
-// and the caller is told exactly what was dropped, so it can be reported as loss.
+// reconnect. The buffer is bounded in batches and bytes, batches in flight included; when
+// full, the oldest batches not on the wire go and the caller is told exactly what was
+// dropped, so it can be reported as loss. A batch written on an earlier stream may have been
+// applied without its ack arriving: dropped, it leaves an event-less stub with its sequence
+// that asks the collector (a duplicate ack means the original was applied, so nothing was lost).
 import * as grpc from '@grpc/grpc-js';
 import type { Logger } from '../../common/log';
 import { type AgentCounters, Batch, type LossRecord } from '../../gen/tcpscope/v1/events';
@@ -17,8 +20,8 @@ export interface SenderOptions {
   maxInFlight: number;
   maxMessageBytes?: number;
   log: Logger;
-  /** Called for each batch dropped unsent because the buffer was full. */
-  onDrop: (batch: Batch, reason: 'buffer-full' | 'rejected') => void;
+  /** Called for each batch whose events were lost: dropped unsent because the buffer was full, or rejected. */
+  onDrop: (events: number, reason: 'buffer-full' | 'rejected') => void;
   /** Loss totals and counters of this run, stamped on each batch as it is written. */
   totals: () => { losses: LossRecord[]; counters: AgentCounters };
   minBackoffMs?: number;
@@ -29,9 +32,11 @@ export interface SenderOptions {
 
 interface Entry {
   batch: Batch;
-  bytes: number;
-  events: number;
-  sent: boolean;
+  bytes: number;       // 0 for a stub
+  events: number;      // of the original batch, for a stub too
+  sent: boolean;       // written on the current stream, ack pending (counted in inFlight)
+  written: boolean;    // written on some stream: the collector may have applied it
+  stub: boolean;       // events dropped; asks whether the original was applied
 }
 
 export interface SenderStats {
@@ -59,8 +64,12 @@ export class BatchSender {
   private buffer: Entry[] = [];
   private bufferedBytes = 0;
   private inFlight = 0;
+  private inFlightBytes = 0;
+  private stubs = 0;           // entries that are stubs: no events, not counted against the bounds
   private call: grpc.ClientDuplexStream<IngestRequest, IngestAck> | undefined;
   private connected = false;
+  /** The current stream reached the collector (its response began): what is written on it may get applied. */
+  private opened = false;
   private stopped = false;
   private backoffMs: number;
   private retryTimer: NodeJS.Timeout | undefined;
@@ -95,17 +104,35 @@ export class BatchSender {
 
   enqueue(batch: Batch): void {
     const bytes = Batch.encode(batch).finish().length;
-    this.buffer.push({ batch, bytes, events: batchEvents(batch), sent: false });
+    this.buffer.push({ batch, bytes, events: batchEvents(batch), sent: false, written: false, stub: false });
     this.bufferedBytes += bytes;
-    while (this.buffer.length > this.opts.maxBatches || (this.bufferedBytes > this.opts.maxBytes && this.buffer.length > 1)) {
-      const old = this.buffer.shift()!;
+    // Batches in flight cannot be called back (the transport holds them and the collector
+    // may apply them), and pump() keeps them within both bounds; so the oldest of the rest go.
+    let i = 0;
+    while (this.buffer.length - this.stubs > this.opts.maxBatches || (this.bufferedBytes > this.opts.maxBytes && this.buffer.length - this.stubs > 1)) {
+      while (i < this.buffer.length && (this.buffer[i]!.sent || this.buffer[i]!.stub)) i++;
+      if (i === this.buffer.length) break;
+      const old = this.buffer[i]!;
       this.bufferedBytes -= old.bytes;
-      if (old.sent) this.inFlight--;
-      this.st.droppedBatches++;
-      this.st.droppedEvents += old.events;
-      this.opts.onDrop(old.batch, 'buffer-full');
+      if (old.written) {
+        // maybe applied already: keep its sequence, ask once reconnected
+        this.buffer[i] = { batch: Batch.fromPartial({ runId: old.batch.runId, nodeName: old.batch.nodeName, seq: old.batch.seq }), bytes: 0, events: old.events, sent: false, written: false, stub: true };
+        this.stubs++;
+        i++;
+      } else {
+        this.buffer.splice(i, 1);
+        this.lost(old, 'buffer-full');
+      }
     }
     this.pump();
+  }
+
+  private lost(e: Entry, reason: 'buffer-full' | 'rejected'): void {
+    if (reason === 'buffer-full') {
+      this.st.droppedBatches++;
+      this.st.droppedEvents += e.events;
+    }
+    this.opts.onDrop(e.events, reason);
   }
 
   stats(): SenderStats {
@@ -136,29 +163,27 @@ export class BatchSender {
     if (this.stopped) return;
     const call = this.client.stream();
     this.call = call;
-    let opened = false;
+    this.opened = false;
+    const onOpen = () => {
+      if (this.opened || this.call !== call) return;
+      this.opened = true;
+      this.connected = true;
+      this.backoffMs = this.opts.minBackoffMs ?? 200;
+      // written before the collector answered, but it may apply them from now on
+      for (const e of this.buffer) if (e.sent) e.written = true;
+      this.opts.log.info({ collector: this.opts.address }, 'connected to collector');
+    };
     call.on('data', (ack: IngestAck) => {
-      if (!opened) {
-        opened = true;
-        this.connected = true;
-        this.backoffMs = this.opts.minBackoffMs ?? 200;
-        this.opts.log.info({ collector: this.opts.address }, 'connected to collector');
-      }
-      this.onAck(ack);
+      onOpen();
+      this.onAck(call, ack);
     });
-    call.on('metadata', () => {
-      if (!opened) {
-        opened = true;
-        this.connected = true;
-        this.backoffMs = this.opts.minBackoffMs ?? 200;
-        this.opts.log.info({ collector: this.opts.address }, 'connected to collector');
-      }
-    });
+    call.on('metadata', onOpen);
     call.on('error', (err: grpc.ServiceError) => this.onBroken(call, err.details || err.message));
     call.on('end', () => this.onBroken(call, 'stream ended by collector'));
     call.write({ hello: this.opts.hello, batch: undefined });
     for (const e of this.buffer) e.sent = false;
     this.inFlight = 0;
+    this.inFlightBytes = 0;
     this.pump();
   }
 
@@ -167,8 +192,10 @@ export class BatchSender {
     this.call = undefined;
     const was = this.connected;
     this.connected = false;
+    this.opened = false;
     for (const e of this.buffer) e.sent = false;
     this.inFlight = 0;
+    this.inFlightBytes = 0;
     if (this.stopped) return;
     this.st.reconnects++;
     this.st.lastError = why;
@@ -195,17 +222,28 @@ export class BatchSender {
     this.retryTimer.unref?.();
   }
 
-  private onAck(ack: IngestAck): void {
+  private onAck(call: grpc.ClientDuplexStream<IngestRequest, IngestAck>, ack: IngestAck): void {
     if (ack.seq === 0) return; // hello acknowledgement
+    if (call !== this.call) return; // a stream already given up: its batches are resent
     const i = this.buffer.findIndex((e) => e.batch.seq === ack.seq);
-    if (i === -1) return; // dropped meanwhile, or an ack for a previous stream
+    if (i === -1) return; // dropped meanwhile
     const [e] = this.buffer.splice(i, 1);
     this.bufferedBytes -= e!.bytes;
-    if (e!.sent) this.inFlight--;
-    if (ack.error) {
+    if (e!.sent) {
+      this.inFlight--;
+      this.inFlightBytes -= e!.bytes;
+    }
+    if (e!.stub) {
+      this.stubs--;
+      // a duplicate: the original was applied before its ack got lost; else the events are gone
+      if (ack.duplicate && !ack.error) {
+        this.st.acked++;
+        this.st.duplicates++;
+      } else this.lost(e!, 'buffer-full');
+    } else if (ack.error) {
       this.st.rejected++;
       this.opts.log.error({ seq: ack.seq, error: ack.error }, 'collector rejected a batch');
-      this.opts.onDrop(e!.batch, 'rejected');
+      this.lost(e!, 'rejected');
     } else {
       this.st.acked++;
       if (ack.duplicate) this.st.duplicates++;
@@ -222,11 +260,16 @@ export class BatchSender {
   private pump(): void {
     const call = this.call;
     if (!call) return;
+    // in flight stays within the buffer's bounds too: the transport holds what was written
+    const maxInFlight = Math.min(this.opts.maxInFlight, this.opts.maxBatches);
     for (const e of this.buffer) {
-      if (this.inFlight >= this.opts.maxInFlight) break;
+      if (this.inFlight >= maxInFlight) break;
       if (e.sent) continue;
+      if (this.inFlight > 0 && this.inFlightBytes + e.bytes > this.opts.maxBytes) break;
       e.sent = true;
+      e.written ||= this.opened;
       this.inFlight++;
+      this.inFlightBytes += e.bytes;
       this.st.sent++;
       const t = this.opts.totals();
       e.batch.losses = t.losses;
