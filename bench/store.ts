@@ -27,8 +27,8 @@ interface Scale {
 function scale(quick: boolean): Scale {
   const env = (k: string, d: number) => Number(process.env[`TCPSCOPE_BENCH_STORE_${k}`] ?? d);
   return quick
-    ? { flows: env('FLOWS', 10_000), commitFlows: env('COMMIT_FLOWS', 2_000), active: env('ACTIVE', 50), buckets: env('BUCKETS', 8640) }
-    : { flows: env('FLOWS', 10_000), commitFlows: env('COMMIT_FLOWS', 10_000), active: env('ACTIVE', 300), buckets: env('BUCKETS', 8640) };
+    ? { flows: env('FLOWS', 10_000), commitFlows: env('COMMIT_FLOWS', 2_000), active: env('ACTIVE', 50), buckets: env('BUCKETS', 1440) }
+    : { flows: env('FLOWS', 10_000), commitFlows: env('COMMIT_FLOWS', 10_000), active: env('ACTIVE', 100), buckets: env('BUCKETS', 8640) };
 }
 
 /** A deterministic synthetic flow: 200 pods on 20 nodes in 10 namespaces, talking to pods, services and the outside. */

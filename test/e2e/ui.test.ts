@@ -90,6 +90,9 @@ async function until(cond: () => boolean | Promise<boolean>, what: string, ms = 
 
 before(async () => {
   if (skip) return;
+  // the page's modules from the current sources (npm run build does the same)
+  const tsc = spawnSync(process.execPath, [path.join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', path.join(ROOT, 'collector/ui/tsconfig.json')], { encoding: 'utf8' });
+  assert.equal(tsc.status, 0, `the web UI does not compile:\n${tsc.stdout}${tsc.stderr}`);
   tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'tcpscope-ui-test-'));
   cleanups.push(() => fs.rmSync(tmp, { recursive: true, force: true }));
   fs.writeFileSync(path.join(tmp, 'token'), `${TOKEN}\n`);
