@@ -68,7 +68,7 @@ COPY package.json package-lock.json ./
 RUN npm ci --omit=dev --ignore-scripts --loglevel=error && test -d node_modules/@grpc/grpc-js && test ! -d node_modules/typescript \
  && native="$(node -e "const p=require('./package.json'); const a=p.allowScripts||{}; console.log(Object.keys(a).filter((k)=>a[k]&&(p.dependencies||{})[k]).join(' '))")" \
  && if [ -n "$native" ]; then \
-      npm_config_nodedir=/opt/node npm_config_build_from_source=true npm rebuild --foreground-scripts $native >/tmp/native.log 2>&1 || { tail -40 /tmp/native.log; exit 1; }; \
+      npm_config_nodedir=/opt/node npm_config_build_from_source=true npm_config_jobs=max npm rebuild --foreground-scripts $native >/tmp/native.log 2>&1 || { tail -40 /tmp/native.log; exit 1; }; \
       for m in $native; do rm -rf "node_modules/$m/deps" "node_modules/$m/src" "node_modules/$m/build/Release/obj.target" "node_modules/$m/build/Release/.deps" "node_modules/$m/build/Release/obj"; done; \
     fi
 

@@ -42,7 +42,8 @@ for t in "${targets[@]}"; do
   fi
   log="${TCPSCOPE_IMAGE_CACHE:-/var/cache/tcpscope}/build-$t.log"
   mkdir -p "$(dirname "$log")"
-  if ! "${podman[@]}" build --isolation chroot --layers --target "$t" --build-arg "BASE_IMAGE=$base" \
+  # --jobs 2: the build and prod-deps stages (npm ci, native addon compile) run side by side
+  if ! "${podman[@]}" build --isolation chroot --layers --jobs 2 --target "$t" --build-arg "BASE_IMAGE=$base" \
       --label "tcpscope.inputs=$inputs" -t "$image" -f Dockerfile . >"$log" 2>&1; then
     tail -40 "$log" >&2
     echo "image-build: building $t failed; full log in $log" >&2

@@ -1,7 +1,7 @@
 // A process that is the agent minus the kernel: loads its configuration from the environment
 // exactly as `tcpscope agent` does (common/config.ts), starts the real agent pipeline (batcher,
 // gRPC sender, TLS or token credentials) with a replaying trace source, and emits one session
-// record every 200 ms. The chart-and-code test runs it with the rendered DaemonSet's env.
+// record every 200 ms. The chart-and-code test runs it (with --run) with the rendered DaemonSet's env.
 import { startAgent } from '../../agent/agent';
 import { agentSettings, loadConfig } from '../../common/config';
 import { makeLogger } from '../../common/log';
@@ -33,7 +33,10 @@ async function main(): Promise<void> {
   process.on('SIGINT', stop);
 }
 
-main().catch((err: unknown) => {
-  process.stderr.write(`agent-replay: ${err instanceof Error ? err.message : String(err)}\n`);
-  process.exit(1);
-});
+// `node --test dist/test/` loads every file under test/: run only when asked
+if (process.argv[2] === '--run') {
+  main().catch((err: unknown) => {
+    process.stderr.write(`agent-replay: ${err instanceof Error ? err.message : String(err)}\n`);
+    process.exit(1);
+  });
+}

@@ -186,7 +186,7 @@ describe('chart and code agree', { skip: skip ?? false, timeout: 240_000 }, () =
     pods.push(pod);
     assert.ok(pod.env.TCPSCOPE_TLS_CERT && pod.env.TCPSCOPE_TLS_KEY && pod.env.TCPSCOPE_TLS_CA, 'mutual TLS from the chart');
     // the agent process minus the kernel: same config loading and transport, replayed sessions
-    const p = spawnLocalPod(pod, { hosts: [`127.0.0.1 ${collectorHost()}`], argv: [process.execPath, path.join(repoRoot, 'dist', 'test', 'chart', 'agent-replay-main.js')] });
+    const p = spawnLocalPod(pod, { hosts: [`127.0.0.1 ${collectorHost()}`], argv: [process.execPath, path.join(repoRoot, 'dist', 'test', 'chart', 'agent-replay-main.js'), '--run'] });
     procs.push(p);
     const out = watchOutput(p);
     await out.until(/acked [1-9]/, 30_000);
@@ -310,7 +310,7 @@ describe('chart and code agree with agentAuth.mode=serviceAccountToken', { skip:
     pods.push(pod);
     assert.ok(pod.env.TCPSCOPE_TOKEN_FILE && pod.env.TCPSCOPE_TLS_CA && !pod.env.TCPSCOPE_TLS_CERT);
     const host = one(r, 'Service', '-collector').metadata.name;
-    const p = spawnLocalPod(pod, { hosts: [`127.0.0.1 ${host}.${NS}.svc`], argv: [process.execPath, path.join(repoRoot, 'dist', 'test', 'chart', 'agent-replay-main.js')] });
+    const p = spawnLocalPod(pod, { hosts: [`127.0.0.1 ${host}.${NS}.svc`], argv: [process.execPath, path.join(repoRoot, 'dist', 'test', 'chart', 'agent-replay-main.js'), '--run'] });
     procs.push(p);
     return { p, out: watchOutput(p) };
   }
