@@ -60,7 +60,7 @@ export function batchEvents(b: Batch): number {
 }
 
 export class BatchSender {
-  private readonly client: IngestServiceClient;
+  private client: IngestServiceClient;
   private buffer: Entry[] = [];
   private bufferedBytes = 0;
   private inFlight = 0;
@@ -84,8 +84,13 @@ export class BatchSender {
 
   constructor(private readonly opts: SenderOptions) {
     this.backoffMs = opts.minBackoffMs ?? 200;
+    this.client = this.newClient();
+  }
+
+  private newClient(): IngestServiceClient {
+    const opts = this.opts;
     const maxMsg = opts.maxMessageBytes ?? 16 * 1024 * 1024;
-    this.client = new IngestServiceClient(opts.address, opts.credentials ?? grpc.credentials.createInsecure(), {
+    return new IngestServiceClient(opts.address, opts.credentials ?? grpc.credentials.createInsecure(), {
       'grpc.keepalive_time_ms': 20_000,
       'grpc.keepalive_timeout_ms': 10_000,
       'grpc.keepalive_permit_without_calls': 1,
@@ -178,7 +183,15 @@ export class BatchSender {
       this.onAck(call, ack);
     });
     call.on('metadata', onOpen);
-    call.on('error', (err: grpc.ServiceError) => this.onBroken(call, err.details || err.message));
+    call.on('error', (err: grpc.ServiceError) => {
+      // Refused for who we are (e.g. an expired client certificate): the connection keeps the
+      // identity of its handshake, so only a new one carries renewed certificate files.
+      if (err.code === grpc.status.UNAUTHENTICATED && this.call === call && !this.stopped) {
+        this.client.close();
+        this.client = this.newClient();
+      }
+      this.onBroken(call, err.details || err.message);
+    });
     call.on('end', () => this.onBroken(call, 'stream ended by collector'));
     call.write({ hello: this.opts.hello, batch: undefined });
     for (const e of this.buffer) e.sent = false;
