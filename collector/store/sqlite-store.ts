@@ -91,6 +91,8 @@ export class SqliteRollupStore implements RollupStore {
       this.db.pragma('cache_size = -32768'); // 32 MiB page cache
       this.db.pragma('temp_store = MEMORY');
       this.db.pragma('journal_size_limit = 16777216'); // the WAL is cut back to 16 MiB after checkpoints
+      const has = (t: string) => !!this.db.prepare('SELECT 1 FROM sqlite_schema WHERE type = ? AND name = ?').get('table', t);
+      if (has('rollups') && !has('meta')) throw new Error('it holds rollups in an older layout (one table, JSON columns): move the file away to start afresh');
       this.db.exec(SCHEMA);
       this.checkSchema();
     } catch (err) {
