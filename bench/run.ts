@@ -4,6 +4,7 @@
 // a figure beats a number.
 import { benchCollectorIngest } from './collector-ingest';
 import { benchK8sIndex } from './k8s-index';
+import { benchStore } from './store';
 import { type BenchContext, type BenchRow, printTable, writeResults } from './report';
 
 type Bench = (ctx: BenchContext) => Promise<BenchRow[]>;
@@ -11,6 +12,7 @@ type Bench = (ctx: BenchContext) => Promise<BenchRow[]>;
 const benches: Array<[string, Bench]> = [
   ['collector-ingest', benchCollectorIngest],
   ['k8s-index', benchK8sIndex],
+  ['store', benchStore],
 ];
 
 async function main(): Promise<void> {

@@ -20,7 +20,9 @@ const common = {
   limit: z.coerce.number().int().min(1).max(100_000).optional(),
 };
 const flowsQ = z.object(common).strict();
-const hotspotsQ = z.object({ ...common, by: z.string().optional() }).strict();
+const { pod: _pod, ...notPod } = common;
+// hot spots rank groups of flows; one pod's view is /api/v1/flows?pod= (or `tcpscope pod`)
+const hotspotsQ = z.object({ ...notPod, by: z.string().optional() }).strict();
 const eventsQ = z.object({
   ...common,
   type: z.enum(['life', 'retrans', 'all']).optional(),

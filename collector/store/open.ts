@@ -7,5 +7,5 @@ export function openRollupStore(dataDir: string, bucketSeconds: number): RollupS
   if (!dataDir) return new MemoryRollupStore(bucketSeconds * 1e6);
   // the embedded store (SQLite, chosen over DuckDB by bench/store.ts) is loaded only with a data directory
   const { openSqliteStore } = require('./sqlite-store') as { openSqliteStore: (file: string, bucketSeconds: number) => RollupStore };
-  return openSqliteStore(path.join(dataDir, 'rollups.db'), bucketSeconds);
+  return openSqliteStore(path.join(dataDir, 'history.sqlite'), bucketSeconds);
 }
