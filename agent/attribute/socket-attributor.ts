@@ -1,7 +1,9 @@
 // SocketAttributor: names the local pod and container of an event by its SOCKET, not by
 // the task that happened to be running: first the socket's cgroup id (pod and container;
 // hostNetwork pods too; ids are not reused), then its network-namespace inode (the pod
-// sandbox's namespace, owner at the event's time), then the local IP at the event's time.
+// sandbox's namespace, owner at the event's time; a terminating pod's namespace only when a
+// scan after the event still saw it, since its inode may have gone to a new pod), then the
+// local IP at the event's time.
 // An answer that contradicts another source is no answer: unknown, never a guess.
 import type { RetransmitRecord, SessionRecord } from '../records';
 import type { PodRef } from '../../gen/tcpscope/v1/events';
@@ -35,7 +37,18 @@ export class SocketAttributor implements LocalAttributor {
         return ref(pod, cg.containerId ? this.index.container(pod.uid, cg.containerId)?.name ?? '' : '');
       }
     }
-    const uid = this.netns.lookup(r.netnsInode, t);
+    let owner = this.netns.lookup(r.netnsInode, t);
+    if (owner && !owner.confirmed) {
+      // A pod on its way out may have lost its sandbox already, and its namespace inode may
+      // belong to a new pod that no scan has seen yet: look again before believing it.
+      const p = this.index.byPodUid(owner.podUid);
+      if (p && (p.terminatingUs !== undefined || p.deletedUs !== undefined)) {
+        this.netns.refresh();
+        owner = this.netns.lookup(r.netnsInode, t);
+        if (!owner?.confirmed) owner = undefined;
+      }
+    }
+    const uid = owner?.podUid;
     if (uid) {
       const pod = alive(this.index.byPodUid(uid));
       const byIp = pod?.hostNetwork ? undefined : this.index.byIp(r.laddr, t);
