@@ -11,9 +11,9 @@ import { execFile } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { after } from 'node:test';
+import { after, type TestContext } from 'node:test';
 import { kernelTest } from '../lib/kernel';
-import { createFakeCluster, type FakeCluster, type FakeNode, type FakePod } from '../lib/fake-pods';
+import { createFakeCluster, type CgroupVersion, type FakeCluster, type FakeNode, type FakePod } from '../lib/fake-pods';
 import { runWorkloadClient, startWorkloadServer, type WorkloadConn, type WorkloadPlan, type WorkloadServer } from '../lib/netns';
 import { CLI, freePort, type Proc, startProc } from '../lib/procs';
 import { KubeApiServer } from '../kube-apiserver/server';
@@ -24,12 +24,16 @@ const procs: Proc[] = [];
 let api: KubeApiServer | undefined;
 let cluster: FakeCluster | undefined;
 let tmp: string | undefined;
-after(async () => {
-  for (const p of procs) await p.kill('SIGTERM');
+async function stopAll(): Promise<void> {
+  for (const p of procs.splice(0)) await p.kill('SIGTERM');
   await api?.stop();
+  api = undefined;
   await cluster?.cleanup();
+  cluster = undefined;
   if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
-});
+  tmp = undefined;
+}
+after(stopAll);
 
 const NS = 'shop';
 const TOKEN = 'tcps-attribution-test';
@@ -58,11 +62,12 @@ interface PodRole {
 /** A connection of the workload and the pods on its two ends, at the time it ran. */
 interface Conn extends WorkloadConn { client: PodRole; server: PodRole; phase: string }
 
-kernelTest('every event names the right pod, container and workload on both ends, through a pod deletion and IP reuse', async (t) => {
+async function scenario(t: TestContext, cgroup: CgroupVersion): Promise<void> {
+  t.after(stopAll);
   const t0 = Date.now();
   const step = (what: string) => process.stdout.write(`+${((Date.now() - t0) / 1000).toFixed(1)} s ${what}\n`);
   tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'tcps-attr-'));
-  cluster = await createFakeCluster(t, ['node-a', 'node-b']);
+  cluster = await createFakeCluster(t, ['node-a', 'node-b'], { cgroup });
   const [na, nb] = cluster.nodes as [FakeNode, FakeNode];
 
   // ---- the Kubernetes side: nodes, workloads, pods -------------------------------------
@@ -88,8 +93,8 @@ kernelTest('every event names the right pod, container and workload on both ends
     }
     return api!.get('pods', NS, r.name) ? api!.update('pods', { ...o, metadata: { ...api!.get('pods', NS, r.name)!.metadata } }) : api!.create('pods', o);
   };
-  const role = async (n: FakeNode, name: string, owner: PodRole['owner'], wl: string, reuse?: FakePod): Promise<PodRole> =>
-    ({ pod: await cluster!.addPod(n, name, reuse ? { reuse } : {}), name, owner, workload: wl, container: 'app' });
+  const role = async (n: FakeNode, name: string, owner: PodRole['owner'], wl: string, opts: { reuse?: FakePod; netnsOf?: FakePod } = {}): Promise<PodRole> =>
+    ({ pod: await cluster!.addPod(n, name, opts), name, owner, workload: wl, container: 'app' });
 
   const frontend = await role(na, 'frontend-7d9f8b-k2x9p', { kind: 'ReplicaSet', name: 'frontend-7d9f8b' }, 'Deployment/frontend');
   const cacheX = await role(na, 'cache-5c6b7d-q8w4z', { kind: 'ReplicaSet', name: 'cache-5c6b7d' }, 'Deployment/cache');
@@ -159,10 +164,10 @@ kernelTest('every event names the right pod, container and workload on both ends
 
   await serve(db, [17001, 17002]);
   await serve(cacheX, [17011, 17012]);
-  await db.pod.drop({ dport: 17001 }, 3);          // frontend -> db uploads lose segments: frontend retransmits
-  await cacheX.pod.drop({ dport: 17011 }, 3);      // backend -> cache uploads: backend retransmits
-  await backend.pod.drop({ sport: 17011 }, 3);     // cache -> backend downloads: cache retransmits
-  await cacheX.pod.drop({ dport: 17012 }, 3);      // frontend -> cache over IPv6 (same node)
+  await db.pod.drop({ dport: 17001 }, 8);          // frontend -> db uploads lose segments: frontend retransmits
+  await cacheX.pod.drop({ dport: 17011 }, 8);      // backend -> cache uploads: backend retransmits
+  await backend.pod.drop({ sport: 17011 }, 8);     // cache -> backend downloads: cache retransmits
+  await cacheX.pod.drop({ dport: 17012 }, 8);      // frontend -> cache over IPv6 (same node)
   await readRetrans(retransBefore, [frontend, cacheX, db, backend]);
 
   await traffic('before', [
@@ -190,36 +195,51 @@ kernelTest('every event names the right pod, container and workload on both ends
   await sleep(1100);
 
   step('cache pod terminated, torn down and deleted');
-  const reportY: PodRole = { ...(await role(na, 'report-28931460-t5j2h', { kind: 'Job', name: 'report-28931460' }, 'CronJob/report', cacheX.pod)) };
+  const reportY: PodRole = { ...(await role(na, 'report-28931460-t5j2h', { kind: 'Job', name: 'report-28931460' }, 'CronJob/report', { reuse: cacheX.pod, netnsOf: cacheX.pod })) };
   assert.equal(reportY.pod.addr4, cacheX.pod.addr4, 'the new pod has the old pod\'s IPv4 address');
   assert.equal(reportY.pod.addr6, cacheX.pod.addr6, 'and its IPv6 address');
+  step(`network namespace inode of the old pod ${cacheX.pod.netnsInode}, of the new one ${reportY.pod.netnsInode}${cacheX.pod.netnsInode === reportY.pod.netnsInode ? ' (reused)' : ''}`);
   register(reportY, { ips: false }); // created (Pending), then the sandbox, then its status with the IPs
   await serve(reportY, [17021, 17022]);
   register(reportY);
-  await watchesDelivered();
-  await reportY.pod.drop({ dport: 17021 }, 3);
-  await backend.pod.drop({ sport: 17021 }, 3);
+  await reportY.pod.drop({ dport: 17021 }, 8);
   await readRetrans(retransBefore, [reportY]);
-
   step('report pod up with the old addresses');
-  // ---- phase 2: the same clients talk to the new pod at the old address ----------------
+
+  // ---- a rolling update on node-b: the old backend pod's sandbox is gone while it is still
+  // terminating, and the new backend pod (new address) gets a network namespace meanwhile
+  // (its inode is often the old one's: inodes are reused at once)
+  api.delete('pods', NS, backend.name, { graceMs: 120_000 });
+  await watchesDelivered();
+  await readRetrans(retransAfter, [backend]);
+  await backend.pod.teardown();
+  const backendZ = await role(nb, 'backend-6f5d4c-r8t2b', { kind: 'ReplicaSet', name: 'backend-6f5d4c' }, 'Deployment/backend', { netnsOf: backend.pod });
+  step(`rolling update: network namespace inode of the terminating backend pod ${backend.pod.netnsInode}, of the new one ${backendZ.pod.netnsInode}${backend.pod.netnsInode === backendZ.pod.netnsInode ? ' (reused)' : ''}`);
+  register(backendZ);
+  await backendZ.pod.drop({ sport: 17021 }, 8);
+  await readRetrans(retransBefore, [backendZ]);
+  await watchesDelivered();
+
+  // ---- phase 2: clients (one of them new) talk to the new pod at the old address --------
   await traffic('after', [
-    [backend, reportY, { rport: 17021, conns: 4, upBytes: 150_000, downBytes: 200_000, closer: 'alternate', concurrency: 2 }],
+    [backendZ, reportY, { rport: 17021, conns: 4, upBytes: 150_000, downBytes: 200_000, closer: 'alternate', concurrency: 2 }],
     [frontend, reportY, { rport: 17022, v6: true, conns: 3, upBytes: 50_000, downBytes: 50_000 }],
     [frontend, db, { rport: 17001, conns: 2, upBytes: 300_000, downBytes: 1000 }],
+    [backendZ, db, { rport: 17002, v6: true, conns: 2, upBytes: 2000, downBytes: 30_000 }],
   ]);
   for (const s of servers) await s.stop();
-  await readRetrans(retransAfter, [frontend, db, backend, reportY]);
+  await readRetrans(retransAfter, [frontend, db, backendZ, reportY]);
+  api.finishDelete('pods', `${NS}/${backend.name}`);
 
-  step('phase 2 traffic done');
+  step('phase 2 traffic done, old backend pod deleted');
   // ---- what reached the collector --------------------------------------------------------
   const ours = (e: { local: JsonEndpoint; remote: JsonEndpoint }) => [e.local.addr, e.remote.addr].some((a) => conns.some((c) => c.laddr === a || c.raddr === a));
   let events: JsonEvent[] = [];
   const wantSessions = conns.length * 2;
-  for (let i = 0; ; i++) {
+  for (const until = Date.now() + 15_000; ;) {
     const out = await cli(['observe', '-o', 'json', '--since', '10m', '--collector', `127.0.0.1:${query}`]);
     events = out.split('\n').filter(Boolean).map((l) => JSON.parse(l) as JsonEvent).filter(ours);
-    if (events.filter((e) => e.type === 'EVENT_TYPE_LIFE').length >= wantSessions || i > 40) break;
+    if (events.filter((e) => e.type === 'EVENT_TYPE_LIFE').length >= wantSessions || Date.now() > until) break;
     await sleep(500);
   }
 
@@ -276,7 +296,7 @@ kernelTest('every event names the right pod, container and workload on both ends
   }
 
   const retransLines: string[] = [];
-  for (const r of [frontend, cacheX, db, backend, reportY]) {
+  for (const r of [frontend, cacheX, db, backend, reportY, backendZ]) {
     const kernel = (retransAfter.get(r.pod) ?? 0) - (retransBefore.get(r.pod) ?? 0);
     const seen = retransSegsBy.get(r.pod) ?? 0;
     retransLines.push(`${r.name}: ${retransEventsBy.get(r.pod) ?? 0} retransmit events, ${seen} retransmitted segments in its sessions (kernel: ${kernel})`);
@@ -292,12 +312,12 @@ kernelTest('every event names the right pod, container and workload on both ends
   assert.equal(stats.unmatched, 0, 'no events of other connections');
   assert.equal(stats.sessions, wantSessions, 'both sides of every connection reached the collector');
   assert.deepEqual(problems, []);
-  for (const r of [frontend, cacheX, backend, reportY]) assert.ok((retransEventsBy.get(r.pod) ?? 0) > 0, `${r.name} retransmitted (the loss worked)`);
+  for (const r of [frontend, cacheX, backend, reportY, backendZ]) assert.ok((retransEventsBy.get(r.pod) ?? 0) > 0, `${r.name} retransmitted (the loss worked)`);
   assert.ok(conns.some((c) => c.phase === 'before' && c.server === cacheX) && conns.some((c) => c.phase === 'after' && c.server === reportY));
 
   // ---- tcpscope flows: names on both ends ----------------------------------------------
   const flows = ((JSON.parse(await cli(['flows', '-o', 'json', '--since', '10m', '--collector', `127.0.0.1:${query}`])) as { flows?: JsonFlow[] }).flows ?? []).filter(ours);
-  const roles = [frontend, cacheX, db, backend, reportY];
+  const roles = [frontend, cacheX, db, backend, reportY, backendZ];
   const roleOf = (e: JsonEndpoint) => roles.find((r) => r.name === e.pod);
   const pairs = new Set<string>();
   for (const f of flows) {
@@ -311,4 +331,7 @@ kernelTest('every event names the right pod, container and workload on both ends
   const wantPairs = new Set(conns.flatMap((c) => [`${c.client.name} -> ${c.server.name}`, `${c.server.name} -> ${c.client.name}`]));
   assert.deepEqual([...pairs].sort(), [...wantPairs].sort(), 'one flow row per pod and peer, each end named');
   process.stdout.write(`flows: ${flows.length} rows, pod pairs: ${[...pairs].sort().join(', ')}\n`);
-}, 180_000);
+}
+
+kernelTest('every event names the right pod, container and workload on both ends, through a pod deletion and IP reuse (cgroup v2: by socket cgroup id)', (t) => scenario(t, 'v2'), 150_000);
+kernelTest('the same with pods in cgroup v1 only (kubelet with the v1 driver: by network namespace, whose inodes are reused)', (t) => scenario(t, 'v1'), 150_000);

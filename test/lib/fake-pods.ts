@@ -54,10 +54,21 @@ export interface FakePod extends Host {
   teardown(): Promise<void>;
 }
 
+/**
+ * 'v2': pod processes in cgroup v2 directories (sockets carry the pod's cgroup id).
+ * 'v1': only in a cgroup v1 hierarchy (pids), as on a kubelet with the cgroup v1 driver:
+ * their cgroup v2 is the root, so sockets carry no pod cgroup and attribution goes by netns.
+ */
+export type CgroupVersion = 'v1' | 'v2';
+
 export interface FakeCluster {
   nodes: FakeNode[];
-  /** A pod on `node`; `reuse` gives it the addresses of that (torn down) pod. */
-  addPod(node: FakeNode, name: string, opts?: { reuse?: FakePod }): Promise<FakePod>;
+  /**
+   * A pod on `node`; `reuse` gives it the addresses of that (torn down) pod; `netnsOf` asks
+   * for that torn-down pod's network-namespace inode (best effort, for up to 5 s: check
+   * netnsInode for the outcome).
+   */
+  addPod(node: FakeNode, name: string, opts?: { reuse?: FakePod; netnsOf?: FakePod }): Promise<FakePod>;
   cleanup(): Promise<void>;
 }
 
@@ -70,10 +81,20 @@ function alive(pid: number): boolean {
   }
 }
 
-function cgroupRoot(): string {
-  const root = cgroup2Mount(fs.readFileSync('/proc/self/mountinfo', 'utf8'));
-  if (!root) throw new Error('no cgroup2 mount on this host: fake pods need cgroup v2 (hybrid is fine)');
-  return root;
+/** Where pod cgroups go: the cgroup2 mount (hybrid hosts: /sys/fs/cgroup/unified), or for 'v1' the pids hierarchy. */
+function cgroupRoot(version: CgroupVersion): string {
+  const mountinfo = fs.readFileSync('/proc/self/mountinfo', 'utf8');
+  if (version === 'v2') {
+    const root = cgroup2Mount(mountinfo);
+    if (!root) throw new Error('no cgroup2 mount on this host: fake pods with cgroup v2 need one (hybrid is fine)');
+    return root;
+  }
+  for (const line of mountinfo.split('\n')) {
+    const [pre, post] = line.split(' - ');
+    const f = post?.split(' ');
+    if (pre && f?.[0] === 'cgroup' && f[2]?.split(',').includes('pids')) return pre.split(' ')[4]!;
+  }
+  throw new Error('no cgroup v1 pids hierarchy on this host: fake pods with cgroup v1 need one');
 }
 
 /** Kills every process in a cgroup directory tree and removes the directories, deepest first. */
@@ -116,7 +137,7 @@ async function removeCgroupTree(dir: string): Promise<void> {
 }
 
 /** Removes tcps-<pid>-* cgroup trees whose creating process is gone (left by crashed runs). */
-export async function removeStaleCgroups(root = cgroupRoot()): Promise<string[]> {
+export async function removeStaleCgroups(root: string): Promise<string[]> {
   const removed: string[] = [];
   for (const e of fs.readdirSync(root)) {
     const pid = Number(/^tcps-(\d+)-/.exec(e)?.[1]);
@@ -156,11 +177,15 @@ let counter = 0;
  * CIDR 198.18.N.(64*(i+1))/26 (bridge gateway .+1), IPv6 2001:db8:S::(i+1) and
  * 2001:db8:S:(i+1)::/64 for its pods; routes between the pod CIDRs through the nodes.
  */
-export async function createFakeCluster(t: TestContext | undefined, nodeNames: string[]): Promise<FakeCluster> {
+export async function createFakeCluster(t: TestContext | undefined, nodeNames: string[], opts: { cgroup?: CgroupVersion } = {}): Promise<FakeCluster> {
   if (nodeNames.length < 1 || nodeNames.length > 3) throw new Error('1 to 3 fake nodes');
   removeStaleNamespaces();
-  const root = cgroupRoot();
-  await removeStaleCgroups(root);
+  const root = cgroupRoot(opts.cgroup ?? 'v2');
+  for (const v of ['v1', 'v2'] as const) {
+    try {
+      await removeStaleCgroups(cgroupRoot(v));
+    } catch { /* no such hierarchy here */ }
+  }
   const id = `${NS_PREFIX}${process.pid}-k${++counter}`;
   const subnet = await freeSubnet();
   const third = subnet % 256, second = subnet >= 256 ? 19 : 18;
@@ -230,7 +255,7 @@ export async function createFakeCluster(t: TestContext | undefined, nodeNames: s
     // join the cgroup first (outside: `ip netns exec` remounts /sys, hiding the cgroup mount), then enter the namespace
     ['sh', ['-c', 'echo $$ > "$1" && shift && exec ip netns exec "$@"', 'sh', procs, ns, cmd, ...args]] as const;
 
-  const addPod = async (node: FakeNode, name: string, opts: { reuse?: FakePod } = {}): Promise<FakePod> => {
+  const addPod = async (node: FakeNode, name: string, opts: { reuse?: FakePod; netnsOf?: FakePod } = {}): Promise<FakePod> => {
     if (cleaned) throw new Error('fake cluster already cleaned up');
     const i = nodes.indexOf(node);
     let host: number;
@@ -252,6 +277,14 @@ export async function createFakeCluster(t: TestContext | undefined, nodeNames: s
     const link = `tp${i}x${host}${randomBytes(2).toString('hex')}`.slice(0, 15);
     await run('ip', ['netns', 'add', podNs]);
     namespaces.add(podNs);
+    // inodes are allocated lowest free first, and a deleted namespace is freed asynchronously
+    // (about a second here): retry for a while; other namespaces made meanwhile on this
+    // machine may take it first
+    for (const until = Date.now() + 5000; opts.netnsOf && netnsInode(podNs) !== opts.netnsOf.netnsInode && Date.now() < until;) {
+      await run('ip', ['netns', 'del', podNs]);
+      await sleep(250);
+      await run('ip', ['netns', 'add', podNs]);
+    }
     await run('ip', ['-n', podNs, 'link', 'set', 'lo', 'up']);
     await run('ip', ['-n', node.ns, 'link', 'add', link, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', podNs]);
     await run('ip', ['-n', node.ns, 'link', 'set', link, 'master', 'cni0', 'up']);
