@@ -52,8 +52,9 @@ COPY common common
 COPY agent agent
 COPY collector collector
 COPY cli cli
-RUN node node_modules/typescript/bin/tsc -p tsconfig.json && rm -f dist/.tsbuildinfo \
- && mkdir -p /assets && find agent collector cli common -type f ! -name '*.ts' -exec cp --parents {} /assets/ \;
+# the project's one build entry point (server code and the web UI's browser code)
+RUN npm run build && rm -f dist/.tsbuildinfo dist/*/.tsbuildinfo \
+ && mkdir -p /assets && find agent collector cli common -type f ! -name '*.ts' ! -name '*.mts' ! -name 'tsconfig*.json' -exec cp --parents {} /assets/ \;
 
 # --- production dependencies only ----------------------------------------------------------
 # Install scripts run only for the packages package.json's allowScripts names (native addons

@@ -202,6 +202,9 @@ describe('container images', { skip: skip ?? false, timeout: 20 * 60_000 }, () =
     const c = await collectorInImage({});
     await c.started;
     assert.equal((await fetch(`http://127.0.0.1:${c.http}/healthz`)).status, 200);
+    const ui = await fetch(`http://127.0.0.1:${c.http}/`);
+    assert.equal(ui.status, 200, 'the web UI is in the image');
+    assert.match(ui.headers.get('content-type') ?? '', /html/);
     const status = await (await fetch(`http://127.0.0.1:${c.http}/api/v1/status`)).json() as Record<string, unknown>;
     assert.equal(typeof status, 'object');
     // unshare, sh, chroot and env all exec: the child's pid is the collector's
