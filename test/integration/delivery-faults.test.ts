@@ -280,8 +280,9 @@ test('a frozen collector (SIGSTOP) does not grow the agent: buffer within its bo
   for (const s of duringFreeze) {
     assert.ok(s.buffered <= maxBatches && s.bufferedBytes <= maxBytes && s.inFlight <= maxInFlight, `agent over its bounds while frozen: ${JSON.stringify(s)}`);
   }
-  // 100k events arrive during the freeze (~100 MiB as objects if kept); what is kept is bounded
-  assert.ok(rssFrozenPeak - beforeFreeze.rss < 32 * 1048576, `agent RSS grew by ${mb(rssFrozenPeak - beforeFreeze.rss)} MiB during the freeze`);
+  // 100k events arrive during the freeze; kept (as before the fix, in gRPC's write queue) they
+  // grew the agent by 80-120 MiB; bounded, what grows is the garbage of generating them
+  assert.ok(rssFrozenPeak - beforeFreeze.rss < 48 * 1048576, `agent RSS grew by ${mb(rssFrozenPeak - beforeFreeze.rss)} MiB during the freeze`);
   assert.ok(c.overflow > 0, 'a 5 s freeze at 20k events/s overflows a 256 KiB buffer');
   assert.equal(c.overflow, r.droppedEvents);
   assert.equal(c.sessions + c.overflow, r.generated, 'every event counted once or reported dropped, never both');
