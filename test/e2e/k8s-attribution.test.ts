@@ -172,7 +172,7 @@ async function scenario(t: TestContext, cgroup: CgroupVersion): Promise<void> {
 
   await traffic('before', [
     [frontend, db, { rport: 17001, conns: 4, upBytes: 300_000, downBytes: 1000, concurrency: 2 }],
-    [backend, cacheX, { rport: 17011, conns: 4, upBytes: 150_000, downBytes: 200_000, closer: 'alternate', concurrency: 2 }],
+    [backend, cacheX, { rport: 17011, conns: 4, upBytes: 300_000, downBytes: 200_000, closer: 'alternate', concurrency: 2 }],
     [frontend, cacheX, { rport: 17012, v6: true, conns: 3, upBytes: 100_000, downBytes: 20_000 }],
     [backend, db, { rport: 17002, v6: true, conns: 3, upBytes: 2000, downBytes: 30_000 }],
   ]);
@@ -222,7 +222,7 @@ async function scenario(t: TestContext, cgroup: CgroupVersion): Promise<void> {
 
   // ---- phase 2: clients (one of them new) talk to the new pod at the old address --------
   await traffic('after', [
-    [backendZ, reportY, { rport: 17021, conns: 4, upBytes: 150_000, downBytes: 200_000, closer: 'alternate', concurrency: 2 }],
+    [backendZ, reportY, { rport: 17021, conns: 4, upBytes: 400_000, downBytes: 200_000, closer: 'alternate', concurrency: 2 }],
     [frontend, reportY, { rport: 17022, v6: true, conns: 3, upBytes: 50_000, downBytes: 50_000 }],
     [frontend, db, { rport: 17001, conns: 2, upBytes: 300_000, downBytes: 1000 }],
     [backendZ, db, { rport: 17002, v6: true, conns: 2, upBytes: 2000, downBytes: 30_000 }],
