@@ -6,6 +6,9 @@
 // name the right pod, container and workload on the local end and the right pod and
 // workload on the remote end (before the swap the old pod, after it the new one), every
 // session and every retransmitted segment must arrive, and unresolved events are counted.
+// A rolling update on the other node replaces a pod whose sandbox is gone while it still
+// terminates; its successor usually gets the freed netns inode. Run twice: pods in cgroup v2
+// (attributed by socket cgroup id) and in cgroup v1 only (by network namespace).
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import * as fs from 'node:fs';
