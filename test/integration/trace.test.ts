@@ -47,6 +47,7 @@ kernelTest('trace life --json reports exactly the workload sessions with exact b
   const srv4 = await startWorkloadServer(net.server, net.server.addr4, [port4]);
   const srv6 = await startWorkloadServer(net.server, net.server.addr6, [port6]);
   const life = await trace(['life', '--json'], t);
+  const retransBefore = (await net.retransSegs(net.client)) + (await net.retransSegs(net.server));
 
   const t0 = Date.now();
   const conns = [
@@ -56,6 +57,7 @@ kernelTest('trace life --json reports exactly the workload sessions with exact b
     ...await runWorkloadClient(net.client, { raddr: net.server.addr6, rport: port6, conns: 2, upBytes: 5000, downBytes: 7000, closer: 'alternate' }),
   ];
   const wallMs = Date.now() - t0;
+  const kernelRetrans = (await net.retransSegs(net.client)) + (await net.retransSegs(net.server)) - retransBefore;
   await srv4.stop();
   await srv6.stop();
   await new Promise((r) => setTimeout(r, 300)); // the last CLOSE of each socket
@@ -73,12 +75,14 @@ kernelTest('trace life --json reports exactly the workload sessions with exact b
     assert.equal(sv.rxBytes, c.txBytes, `server rx of ${c.lport} (${c.closer} closed first)`);
     for (const s of [cl, sv]) {
       assert.ok(s.durationMs > 0 && s.durationMs < wallMs + 1000, `duration ${s.durationMs} ms within the workload's ${wallMs} ms`);
-      assert.equal(s.retransSegs, 0);
       assert.ok(!Number.isNaN(Date.parse(s.time)) && Math.abs(Date.parse(s.time) - Date.now()) < 120_000, `time ${s.time} is now`);
     }
     assert.equal(cl.comm, 'node', 'client process cached at SYN_SENT');
     assert.ok(cl.pid > 0);
   }
+  // no loss here, but a loaded machine can fire a tail-loss probe: whatever the kernel
+  // retransmitted, the sessions report exactly that
+  assert.equal(sessions.reduce((n, s) => n + s.retransSegs, 0), kernelRetrans, 'retransSegs equal the namespaces\' TcpRetransSegs');
 });
 
 /**
