@@ -315,7 +315,14 @@ async function scenario(t: TestContext, cgroup: CgroupVersion): Promise<void> {
   assert.equal(stats.unmatched, 0, 'no events of other connections');
   assert.equal(stats.sessions, wantSessions, 'both sides of every connection reached the collector');
   assert.deepEqual(problems, []);
-  for (const r of [frontend, cacheX, backend, reportY, backendZ]) assert.ok((retransEventsBy.get(r.pod) ?? 0) > 0, `${r.name} retransmitted (the loss worked)`);
+  // the loss is random: a pod whose namespace retransmitted must show retransmit events
+  // (its segments already equal the kernel's above); together the lossy pods must have
+  const lossy = [frontend, cacheX, backend, reportY, backendZ];
+  for (const r of lossy) {
+    const kernel = (retransAfter.get(r.pod) ?? 0) - (retransBefore.get(r.pod) ?? 0);
+    if (kernel > 0) assert.ok((retransEventsBy.get(r.pod) ?? 0) > 0, `${r.name} retransmitted ${kernel} segments: its retransmit events reached the collector`);
+  }
+  assert.ok(lossy.filter((r) => (retransEventsBy.get(r.pod) ?? 0) > 0).length >= 3, 'the loss worked: most lossy pods retransmitted');
   assert.ok(conns.some((c) => c.phase === 'before' && c.server === cacheX) && conns.some((c) => c.phase === 'after' && c.server === reportY));
 
   // ---- tcpscope flows: names on both ends ----------------------------------------------
