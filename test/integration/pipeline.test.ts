@@ -12,6 +12,7 @@ import { Direction, TcpState } from '../../common/tcp';
 import { startCollector } from '../../collector/collector';
 import { queryFlows, queryStatus } from '../../collector/query/queries';
 import { LossReason } from '../../gen/tcpscope/v1/events';
+import { freePort } from '../lib/procs';
 import { ReplaySource } from '../lib/replay-source';
 
 const log = makeLogger('test', 'silent');
@@ -93,7 +94,7 @@ test('events from the agent pipeline are counted exactly once per flow by the co
 });
 
 test('batches buffered while the collector is down are delivered once it comes up', async () => {
-  const port = 20000 + Math.floor(Math.random() * 20000);
+  const port = await freePort();
   const source = new ReplaySource();
   const agent = await startAgent(loadConfig(agentSettings, { nodeName: 'node-b', collector: `127.0.0.1:${port}`, batchMaxEvents: 50, batchFlushMs: 20 }, {}), {
     log, source, kernel: { kernelRelease: 'test', retransmitErrField: false, btf: true, tracepoints: [], bpftraceVersion: '' },
@@ -111,7 +112,7 @@ test('batches buffered while the collector is down are delivered once it comes u
 });
 
 test('when the buffer is full the oldest batches go and the exact count dropped is reported', async () => {
-  const port = 20000 + Math.floor(Math.random() * 20000);
+  const port = await freePort();
   const source = new ReplaySource();
   const agent = await startAgent(loadConfig(agentSettings, { nodeName: 'node-c', collector: `127.0.0.1:${port}`, batchMaxEvents: 10, batchFlushMs: 20, bufferMaxBatches: 5 }, {}), {
     log, source, kernel: { kernelRelease: 'test', retransmitErrField: false, btf: true, tracepoints: [], bpftraceVersion: '' },
