@@ -2,16 +2,16 @@
 // core, beside the limit of decoding the same batches and doing nothing; and bytes per
 // event on the wire for realistic batches, raw and gzip-compressed (as gRPC sends them).
 import { gzipSync } from 'node:zlib';
-import { Batcher } from '../agent/batch/batcher';
-import type { SessionRecord } from '../agent/records';
-import { FlowAggregator } from '../collector/aggregate/flows';
-import { decodeBatch } from '../collector/ingest/validate';
-import { Resolver } from '../collector/resolve/resolver';
-import { MemoryRollupStore } from '../collector/store/memory-store';
-import { EventRing } from '../collector/store/ring';
-import { Direction, TcpState } from '../common/tcp';
-import { Batch } from '../gen/tcpscope/v1/events';
-import type { BenchContext, BenchRow } from './report';
+import { Batcher } from '../../agent/batch/batcher';
+import type { SessionRecord } from '../../agent/records';
+import { FlowAggregator } from '../../collector/aggregate/flows';
+import { decodeBatch } from '../../collector/ingest/validate';
+import { Resolver } from '../../collector/resolve/resolver';
+import { MemoryRollupStore } from '../../collector/store/memory-store';
+import { EventRing } from '../../collector/store/ring';
+import { Direction, TcpState } from '../../common/tcp';
+import { Batch } from '../../gen/tcpscope/v1/events';
+import type { BenchContext, BenchRow, BenchSuite } from '../report';
 
 /** Realistic batches: 200 local pods talking to 50 services, ephemeral ports, ~1 retransmit per 50 sessions. */
 export function realisticBatches(count: number, perBatch: number): Uint8Array[] {
@@ -82,3 +82,5 @@ export async function benchCollectorIngest(ctx: BenchContext): Promise<BenchRow[
     { bench: 'wire', figure: 'bytes per event (gzip, as sent)', value: gzBytes / events, unit: 'B', peer: 'raw protobuf', peerValue: rawBytes / events, ratio: gzBytes / rawBytes, bar: '<= 16 B/event', met: gzBytes / events <= 16 },
   ];
 }
+
+export const suite: BenchSuite = { name: 'collector-ingest', order: 40, run: benchCollectorIngest };

@@ -1,14 +1,14 @@
 // The collector's cluster index at scale: 50k pods, 5k pod changes a minute (each a pod
 // deleted and a new one created, IPs reused from a small free pool as real CNIs do),
 // deleted pods kept for the 15-minute retention. Prints memory (heapUsed delta) and the
-// cost of a change and of a lookup; `node dist/bench/k8s-index.js [--quick]`.
+// cost of a change and of a lookup; `npm run bench -- --only=k8s-index [--quick]`.
 // benchK8sIndex() gives the same figures as rows for bench/run.ts.
 import * as v8 from 'node:v8';
 import * as vm from 'node:vm';
-import { ClusterIndex } from '../collector/k8s/cluster-index';
-import { trimNode, trimOwner, trimPod, trimService } from '../collector/k8s/trim';
-import { node, pod, service, workload } from '../test/kube-apiserver/fixtures';
-import type { BenchContext, BenchRow } from './report';
+import { ClusterIndex } from '../../collector/k8s/cluster-index';
+import { trimNode, trimOwner, trimPod, trimService } from '../../collector/k8s/trim';
+import { node, pod, service, workload } from '../../test/kube-apiserver/fixtures';
+import type { BenchContext, BenchRow, BenchSuite } from '../report';
 
 v8.setFlagsFromString('--expose-gc');
 const gc = vm.runInNewContext('gc') as () => void;
@@ -122,12 +122,4 @@ export async function benchK8sIndex(ctx: BenchContext): Promise<BenchRow[]> {
   ];
 }
 
-if (require.main === module) {
-  const quick = process.argv.includes('--quick');
-  benchK8sIndex({ quick, log: (m) => process.stderr.write(`bench: ${m}\n`) }).then((rows) => {
-    for (const r of rows) process.stdout.write(`${r.figure.padEnd(70)} ${r.value.toFixed(r.value < 100 ? 1 : 0).padStart(12)} ${r.unit}\n`);
-  }, (err) => {
-    process.stderr.write(`bench: k8s-index failed: ${err instanceof Error ? err.stack : String(err)}\n`);
-    process.exitCode = 1;
-  });
-}
+export const suite: BenchSuite = { name: 'k8s-index', order: 50, run: benchK8sIndex };

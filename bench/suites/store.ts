@@ -1,19 +1,19 @@
 // The store choice, measured on our own workload: SQLite (collector/store/sqlite-store.ts)
-// beside DuckDB (bench/duckdb-store.ts) in one process run. Figures: commit rate of 10 s
+// beside DuckDB (bench/lib/duckdb-store.ts) in one process run. Figures: commit rate of 10 s
 // rollups (a fresh bucket of N flows, then the same bucket again: the upsert path), a day
 // of history filled one commit per bucket, report latency over 1 h and 24 h windows (all
 // flows, and one pod's), file size, and what deleting the older half gives back.
-// `node dist/bench/store.js [--quick]` prints the side-by-side table; run.ts includes it.
+// `npm run bench -- --only=store [--quick]` prints the side-by-side table.
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { Direction, TcpState } from '../common/tcp';
-import type { FlowAgg } from '../collector/aggregate/flows';
-import { LogHistogram } from '../collector/aggregate/histogram';
-import type { RollupRow } from '../collector/store/rollup-store';
-import { SqliteRollupStore } from '../collector/store/sqlite-store';
-import { type AsyncRollupStore, DuckdbRollupStore } from './duckdb-store';
-import { type BenchContext, type BenchRow, fmt } from './report';
+import { Direction, TcpState } from '../../common/tcp';
+import type { FlowAgg } from '../../collector/aggregate/flows';
+import { LogHistogram } from '../../collector/aggregate/histogram';
+import type { RollupRow } from '../../collector/store/rollup-store';
+import { SqliteRollupStore } from '../../collector/store/sqlite-store';
+import { type AsyncRollupStore, DuckdbRollupStore } from '../lib/duckdb-store';
+import type { BenchContext, BenchRow, BenchSuite } from '../report';
 
 const BUCKET_S = 10;
 
@@ -166,16 +166,4 @@ export async function benchStore(ctx: BenchContext): Promise<BenchRow[]> {
   }
 }
 
-if (require.main === module) {
-  const quick = process.argv.includes('--quick');
-  benchStore({ quick, log: (m) => process.stderr.write(`bench: ${m}\n`) }).then((rows) => {
-    const head = ['FIGURE', 'SQLITE', 'DUCKDB', 'SQLITE/DUCKDB'];
-    const body = rows.map((r) => [r.figure.replace(' (sqlite)', ''), `${fmt(r.value)} ${r.unit}`, `${fmt(r.peerValue!)} ${r.unit}`, r.ratio?.toFixed(2) ?? '']);
-    const all = [head, ...body];
-    const w = head.map((_, i) => Math.max(...all.map((x) => x[i]!.length)));
-    process.stdout.write(all.map((x) => x.map((c, i) => c.padEnd(w[i]!)).join('  ').trimEnd()).join('\n') + '\n');
-  }, (err) => {
-    process.stderr.write(`bench: store failed: ${err instanceof Error ? err.stack : String(err)}\n`);
-    process.exitCode = 1;
-  });
-}
+export const suite: BenchSuite = { name: 'store', order: 60, run: benchStore };

@@ -5,10 +5,10 @@
 // so this implements RollupStore's methods as promises (the collector's interface is sync).
 import { DuckDBConnection, DuckDBInstance, type DuckDBAppender } from '@duckdb/node-api';
 import * as fs from 'node:fs';
-import type { Endpoint } from '../gen/tcpscope/v1/query';
-import type { FlowAgg } from '../collector/aggregate/flows';
-import { LogHistogram } from '../collector/aggregate/histogram';
-import type { FlowFilter, RollupRow, StoreStats } from '../collector/store/rollup-store';
+import type { Endpoint } from '../../gen/tcpscope/v1/query';
+import type { FlowAgg } from '../../collector/aggregate/flows';
+import { LogHistogram } from '../../collector/aggregate/histogram';
+import type { FlowFilter, RollupRow, StoreStats } from '../../collector/store/rollup-store';
 
 type Async<T> = { [K in keyof T]: T[K] extends (...a: infer A) => infer R ? (...a: A) => Promise<R> : T[K] };
 export type AsyncRollupStore = Async<{
