@@ -11,7 +11,7 @@ import { Batcher } from './batch/batcher';
 import { agentChannel } from './export/credentials';
 import { diagnoseTls } from './export/diagnose';
 import { BatchSender, type SenderStats } from './export/sender';
-import type { RetransmitRecord, SessionRecord, TraceRecord } from './records';
+import type { FlowSumRecord, RetransmitRecord, SessionRecord, TraceRecord } from './records';
 
 export const AGENT_VERSION: string = require('../../package.json').version;
 
@@ -26,7 +26,7 @@ export interface TraceSource {
 
 /** Names the local pod and container of a socket at the event's time (agent/k8s). */
 export interface LocalAttributor {
-  attribute(r: SessionRecord | RetransmitRecord): PodRef | undefined;
+  attribute(r: SessionRecord | RetransmitRecord | FlowSumRecord): PodRef | undefined;
 }
 
 export interface AgentDeps {
@@ -37,8 +37,10 @@ export interface AgentDeps {
 }
 
 export interface AgentCounters {
-  sessions: number;
-  retransmits: number;
+  sessions: number;        // sessions reported, one by one or inside flow sums
+  retransmits: number;     // retransmit events reported, one by one or counted in the kernel
+  flowRecords: number;     // flow-interval records (in-kernel sums) sent
+  flowIntervals: number;   // flow intervals read from bpftrace
   rejectedLines: number;
   bpftraceLost: number;
   retransmitFailed: number;
@@ -58,9 +60,10 @@ export async function startAgent(cfg: AgentConfig, deps: AgentDeps): Promise<Run
   const { log, source, attributor } = deps;
   const runId = randomUUID();
   const nodeName = cfg.nodeName || require('node:os').hostname();
-  const counters: AgentCounters = { sessions: 0, retransmits: 0, rejectedLines: 0, bpftraceLost: 0, retransmitFailed: 0, restarts: 0, outOfScope: 0 };
+  const counters: AgentCounters = { sessions: 0, retransmits: 0, flowRecords: 0, flowIntervals: 0, rejectedLines: 0, bpftraceLost: 0, retransmitFailed: 0, restarts: 0, outOfScope: 0 };
   const rejectLog = new RateLimitedLog(log, 'rejected bpftrace output lines');
   const dropLog = new RateLimitedLog(log, 'dropped unacknowledged batches: buffer full (collector unreachable or slow)');
+  const mapFullLog = new RateLimitedLog(log, 'sessions missing from the in-kernel flow sums: a flow map was full (raise --map-keys-max or shorten --flow-interval-ms)');
 
   // Loss totals since this run began; the sender stamps them on every batch it writes.
   const losses = new Map<LossReason, number>();
@@ -124,6 +127,25 @@ export async function startAgent(cfg: AgentConfig, deps: AgentDeps): Promise<Run
         batcher.addRetransmit(r, pod);
         break;
       }
+      case 'flow-sum': {
+        const pod = attributor?.attribute(r);
+        if (podsOnly && !pod) {
+          counters.outOfScope += r.sessions + r.failedConnects;
+          break;
+        }
+        counters.flowRecords++;
+        counters.sessions += r.sessions + r.failedConnects;
+        for (const t of r.retransmits) counters.retransmits += t.events;
+        batcher.addFlow(r, pod);
+        break;
+      }
+      case 'flow-interval-end':
+        counters.flowIntervals++;
+        if (r.unaccounted > 0) {
+          lose(LossReason.LOSS_REASON_MAP_FULL, r.unaccounted);
+          mapFullLog.add(r.unaccounted, { closes: r.closes, flows: r.flows });
+        }
+        break;
       case 'lost':
         counters.bpftraceLost += r.count;
         lose(LossReason.LOSS_REASON_BPFTRACE_LOST, r.count);

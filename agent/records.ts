@@ -43,6 +43,51 @@ export interface RetransmitRecord {
   segs: number;            // segments retransmitted (GSO: one event, several segments)
 }
 
+/** Retransmits of one flow and TCP state counted in the kernel (above the per-interval event limit). */
+export interface RetransmitTally {
+  state: TcpState;
+  events: number;
+  segs: number;
+}
+
+/**
+ * Sums of one flow's sessions that closed in one interval, made in the kernel (the agent's
+ * always-on path). A flow is the socket's cgroup and netns, both addresses, the service
+ * port and the direction: the ephemeral port is 0 (lport for outbound, rport for inbound).
+ */
+export interface FlowSumRecord {
+  kind: 'flow-sum';
+  timeUs: number;          // the interval's end
+  startUs: number;         // the interval's start
+  family: Family;
+  laddr: string;
+  lport: number;
+  raddr: string;
+  rport: number;
+  netnsInode: number;
+  cgroupId: number;
+  direction: Direction;
+  sessions: number;        // closed sessions (failed connects not included)
+  failedConnects: number;
+  txBytes: number;
+  rxBytes: number;
+  retransSegs: number;     // total_retrans summed at close
+  srttSumUs: number;       // smoothed RTT summed over the sessions
+  /** Duration buckets (program.ts: 4 * floor(log2 µs) + two more bits + 1) -> sessions. */
+  durations: Map<number, number>;
+  retransmits: RetransmitTally[];
+}
+
+/** One printed flow interval is complete: how many closes the kernel counted in all. */
+export interface FlowIntervalEndRecord {
+  kind: 'flow-interval-end';
+  startUs: number;
+  endUs: number;
+  flows: number;
+  closes: number;          // sessions + failed connects the kernel counted, every flow
+  unaccounted: number;     // closes not in any flow's sums: a flow map was full
+}
+
 /** Count mode (`trace retrans -c`): retransmits of one flow counted in the kernel. */
 export interface RetransmitCountRecord {
   kind: 'retransmit-count';
@@ -68,6 +113,8 @@ export interface RetransmitFailedRecord {
 
 export type TraceRecord =
   | SessionRecord
+  | FlowSumRecord
+  | FlowIntervalEndRecord
   | RetransmitRecord
   | RetransmitCountRecord
   | LostRecord

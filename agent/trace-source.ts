@@ -20,14 +20,16 @@ export interface AgentSource {
   close(): Promise<void>;
 }
 
-/** Seconds between the in-kernel counter prints (failed retransmit attempts). */
+/** Seconds between the in-kernel counter prints (failed retransmit attempts) of the per-session program. */
 const COUNTER_INTERVAL_SEC = 5;
 
 export async function createTraceSource(cfg: AgentConfig, log: Logger): Promise<AgentSource> {
   const pf = preflight({ bpftrace: cfg.bpftrace });
   if (pf.mountedTracefs) log.info({ at: pf.tracefsRoot }, 'mounted tracefs');
   const runner = new BpftraceRunner({
-    program: { kind: 'agent', intervalSec: COUNTER_INTERVAL_SEC },
+    program: cfg.sessions === 'flows'
+      ? { kind: 'agent', flowIntervalMs: cfg.flowIntervalMs, retransmitLimit: cfg.retransmitLimit }
+      : { kind: 'agent-events', intervalSec: COUNTER_INTERVAL_SEC },
     formats: pf.formats,
     tracefsRoot: pf.tracefsRoot,
     bpftrace: cfg.bpftrace,

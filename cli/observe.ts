@@ -18,7 +18,7 @@ export function registerObserve(program: Command): void {
     .option('--from-pod <ns/name>', 'only sessions this pod opened (it is the client)')
     .option('--to-pod <ns/name>', 'only sessions to this pod (it is the server)')
     .option('--node <name>', 'only events recorded on this node')
-    .option('--type <type>', 'life, retrans or all', 'all')
+    .option('--type <type>', 'life (sessions, and flow sums from agents that sum in the kernel), flow (only flow sums), retrans or all', 'all')
     .option('--port <port>', 'only events with this local or remote port')
     .option('--since <time>', 'a duration ago (5m) or an ISO time', '5m')
     .option('--last <n>', 'only the newest N past events')
@@ -28,7 +28,7 @@ export function registerObserve(program: Command): void {
   addQueryOptions(cmd);
   cmd.action(async (o) => {
     const format = outputFormat(o.output, ['table', 'compact', 'json']);
-    if (!['life', 'retrans', 'all'].includes(o.type)) throw new Error(`invalid --type "${o.type}": use life, retrans or all`);
+    if (!['life', 'flow', 'retrans', 'all'].includes(o.type)) throw new Error(`invalid --type "${o.type}": use life, flow, retrans or all`);
     const port = o.port ? Number(o.port) : 0;
     if (o.port && !(Number.isInteger(port) && port > 0 && port < 65536)) throw new Error(`invalid --port "${o.port}"`);
     const w = parseWindow(o.since, undefined, Date.now());
@@ -36,7 +36,7 @@ export function registerObserve(program: Command): void {
     const client = conn.client;
     const stream = client.events({
       window: { sinceUnixMs: w.sinceMs, untilUnixMs: 0 }, pod: o.pod ?? '', namespace: o.namespace ?? '',
-      type: o.type === 'life' ? EventType.EVENT_TYPE_LIFE : o.type === 'retrans' ? EventType.EVENT_TYPE_RETRANS : EventType.EVENT_TYPE_UNSPECIFIED,
+      type: EVENT_TYPES[o.type] ?? EventType.EVENT_TYPE_UNSPECIFIED,
       port, last: o.last ? Number(o.last) : 0, follow: !!o.follow, node: o.node ?? '', fromPod: o.fromPod ?? '', toPod: o.toPod ?? '',
     }, conn.callMetadata());
     let n = 0;
@@ -58,17 +58,27 @@ export function registerObserve(program: Command): void {
   });
 }
 
+export const EVENT_TYPES: Record<string, EventType> = {
+  life: EventType.EVENT_TYPE_LIFE, flow: EventType.EVENT_TYPE_FLOW, retrans: EventType.EVENT_TYPE_RETRANS, all: EventType.EVENT_TYPE_UNSPECIFIED,
+};
+const TYPE_NAMES: Partial<Record<EventType, string>> = {
+  [EventType.EVENT_TYPE_LIFE]: 'life', [EventType.EVENT_TYPE_FLOW]: 'flow', [EventType.EVENT_TYPE_RETRANS]: 'retrans',
+};
+
 export function render(e: EventRecord, format: string): string {
   if (format === 'json') return JSON.stringify(EventRecordCodec.toJSON(e));
   const t = new Date(Number(BigInt(e.timeUnixNs) / 1_000_000n));
   const time = format === 'compact' ? t.toISOString().slice(11, 23) : t.toISOString().slice(11, 23).padEnd(13);
   const arrow = e.direction === 2 ? '<-' : '->';
   const ends = `${endpointLabel(e.local!)} ${arrow} ${endpointLabel(e.remote!)}`;
-  const details = e.type === EventType.EVENT_TYPE_LIFE
+  const details = e.type === EventType.EVENT_TYPE_FLOW
+    ? `${e.sessions} sessions${e.failedConnects ? ` ${e.failedConnects} FAILED CONNECTS` : ''} in ${(e.intervalMs / 1000).toFixed(1)}s tx=${bytes(e.txBytes)} rx=${bytes(e.rxBytes)} dur~${ms(e.durationMs)} retrans=${e.retransSegs}${e.retransmits ? ` (+${e.retransmits} counted in kernel)` : ''}`
+    : e.type === EventType.EVENT_TYPE_LIFE
     ? e.failedConnect
       ? `FAILED CONNECT pid=${e.pid} ${e.comm}`
       : `tx=${bytes(e.txBytes)} rx=${bytes(e.rxBytes)} dur=${ms(e.durationMs)} retrans=${e.retransSegs} pid=${e.pid} ${e.comm}`
     : `${tcpStateName(e.state)} ca=${CA_STATE_NAMES[e.caState] ?? e.caState}`;
-  if (format === 'compact') return `${time} ${e.type === EventType.EVENT_TYPE_LIFE ? 'LIFE' : 'RETRANS'} ${ends} ${details}`;
-  return `${time} ${e.node.padEnd(11)} ${(e.type === EventType.EVENT_TYPE_LIFE ? 'life' : 'retrans').padEnd(8)} ${ends}  ${details}`;
+  const type = TYPE_NAMES[e.type] ?? 'event';
+  if (format === 'compact') return `${time} ${type.toUpperCase()} ${ends} ${details}`;
+  return `${time} ${e.node.padEnd(11)} ${type.padEnd(8)} ${ends}  ${details}`;
 }

@@ -83,6 +83,7 @@ export async function startCollector(cfg: CollectorConfig, deps: CollectorDeps):
   const sink = {
     apply(events: FlowEvent[]): void {
       let life = 0;
+      let flows = 0;
       const resolved = new Array<ResolvedEvent>(events.length);
       for (let i = 0; i < events.length; i++) {
         const ev = events[i]!;
@@ -91,11 +92,13 @@ export async function startCollector(cfg: CollectorConfig, deps: CollectorDeps):
         agg.add(re);
         ring.push(re);
         if (ev.type === 'life') life++;
+        else if (ev.type === 'flow') flows++;
       }
       flowMetrics.observeBatch(resolved);
       total += events.length;
       eventsIngested.inc({ type: 'life' }, life);
-      eventsIngested.inc({ type: 'retrans' }, events.length - life);
+      eventsIngested.inc({ type: 'flow' }, flows);
+      eventsIngested.inc({ type: 'retrans' }, events.length - life - flows);
     },
   };
 

@@ -39,7 +39,32 @@ export interface RetransEv extends EventBase {
   segs: number;
 }
 
-export type FlowEvent = SessionEv | RetransEv;
+/** Retransmits of a flow in one state, counted in the agent's kernel. */
+export interface RetransTally {
+  state: TcpState;
+  events: number;
+  segs: number;
+}
+
+/**
+ * The sessions of one flow that closed in [startUs, timeUs), summed in the agent's kernel.
+ * The ephemeral port is 0: lport is the service port for inbound flows, rport for outbound.
+ */
+export interface FlowIntervalEv extends EventBase {
+  type: 'flow';
+  startUs: number;
+  sessions: number;
+  failedConnects: number;
+  txBytes: number;
+  rxBytes: number;
+  retransSegs: number;
+  srttSumUs: number;
+  /** Duration buckets (common/duration-bucket.ts) -> sessions. */
+  durations: Array<[number, number]>;
+  retransmits: RetransTally[];
+}
+
+export type FlowEvent = SessionEv | RetransEv | FlowIntervalEv;
 
 /** An event with both ends named (by the resolver, at the event's time). */
 export interface ResolvedEvent {

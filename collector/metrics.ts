@@ -82,15 +82,24 @@ export class CollectorMetrics {
   /** Counts a batch's events: one increment per label set and batch (label hashing is not per event). */
   observeBatch(events: ResolvedEvent[], now = Date.now()): void {
     const sums = new Map<string, { kind: 0 | 1 | 2; src: string; dst: string; state: string; n: number }>();
+    const count = (kind: 0 | 1 | 2, src: string, dst: string, state: string, n: number) => {
+      if (n === 0) return;
+      const key = `${kind}\0${src}\0${dst}\0${state}`;
+      const cur = sums.get(key);
+      if (cur) cur.n += n;
+      else sums.set(key, { kind, src, dst, state, n });
+    };
     for (const re of events) {
       const src = workloadLabel(re.local);
       const dst = workloadLabel(re.remote);
-      const kind = re.ev.type === 'retrans' ? 0 : re.ev.failedConnect ? 2 : 1;
-      const state = re.ev.type === 'retrans' ? tcpStateName(re.ev.state) : '';
-      const key = `${kind}\0${src}\0${dst}\0${state}`;
-      const cur = sums.get(key);
-      if (cur) cur.n++;
-      else sums.set(key, { kind, src, dst, state, n: 1 });
+      const ev = re.ev;
+      if (ev.type === 'retrans') count(0, src, dst, tcpStateName(ev.state), 1);
+      else if (ev.type === 'life') count(ev.failedConnect ? 2 : 1, src, dst, '', 1);
+      else {
+        count(1, src, dst, '', ev.sessions);
+        count(2, src, dst, '', ev.failedConnects);
+        for (const t of ev.retransmits) count(0, src, dst, tcpStateName(t.state), t.events);
+      }
     }
     for (const { kind, src, dst, state, n } of sums.values()) {
       if (kind === 0) this.retransmits.inc({ src_workload: src, dst_workload: dst, state }, n, now);

@@ -5,7 +5,7 @@
 // scan after the event still saw it, since its inode may have gone to a new pod), then the
 // local IP at the event's time.
 // An answer that contradicts another source is no answer: unknown, never a guess.
-import type { RetransmitRecord, SessionRecord } from '../records';
+import type { FlowSumRecord, RetransmitRecord, SessionRecord } from '../records';
 import type { PodRef } from '../../gen/tcpscope/v1/events';
 import type { LocalAttributor } from '../agent';
 import type { LocalPod, LocalPodIndex } from '../k8s/local-pod-index';
@@ -25,7 +25,7 @@ export class SocketAttributor implements LocalAttributor {
 
   constructor(private readonly index: LocalPodIndex, private readonly cgroups: CgroupMap | undefined, private readonly netns: NetnsMap) {}
 
-  attribute(r: SessionRecord | RetransmitRecord): PodRef | undefined {
+  attribute(r: SessionRecord | RetransmitRecord | FlowSumRecord): PodRef | undefined {
     const t = r.timeUs;
     const alive = (p: LocalPod | undefined) => (p && (p.deletedUs === undefined || t <= p.deletedUs) ? p : undefined);
 

@@ -4,8 +4,8 @@
 // first event (at most every second), whichever comes first. Loss totals are not the
 // batcher's: the sender stamps them on each batch as it goes out.
 import { ipToBytes } from '../../common/addr';
-import { AddressFamily, type Batch, type Endpoints, type PodRef, type RetransmitEvent, type SessionEvent } from '../../gen/tcpscope/v1/events';
-import type { RetransmitRecord, SessionRecord } from '../records';
+import { AddressFamily, type Batch, type Endpoints, type FlowInterval, type PodRef, type RetransmitEvent, type SessionEvent } from '../../gen/tcpscope/v1/events';
+import type { FlowSumRecord, RetransmitRecord, SessionRecord } from '../records';
 
 export interface BatcherOptions {
   runId: string;
@@ -23,6 +23,7 @@ export class Batcher {
   private podIndex = new Map<string, number>();
   private lastSessionNs = 0n;
   private lastRetransNs = 0n;
+  private lastFlowNs = 0n;
   private baseNs = 0n;
   private events = 0;
   private timer: NodeJS.Timeout | undefined;
@@ -76,6 +77,32 @@ export class Batcher {
     this.added();
   }
 
+  /** One flow's in-kernel sums over one interval: counts as one event toward maxEvents. */
+  addFlow(r: FlowSumRecord, pod?: PodRef): void {
+    const ns = this.timeNs(r.timeUs);
+    const buckets: number[] = [];
+    for (const [b, n] of r.durations) buckets.push(b, n);
+    const ev: FlowInterval = {
+      endpoints: this.endpoint(r, pod),
+      endDeltaNs: Number(ns - (this.lastFlowNs || this.baseNs)),
+      intervalMs: Math.max(0, Math.round((r.timeUs - r.startUs) / 1000)),
+      localPort: r.lport,
+      remotePort: r.rport,
+      direction: r.direction,
+      sessions: r.sessions,
+      failedConnects: r.failedConnects,
+      txBytes: r.txBytes,
+      rxBytes: r.rxBytes,
+      retransSegs: r.retransSegs,
+      srttSumUs: r.srttSumUs,
+      durationBuckets: buckets,
+      retransmits: r.retransmits,
+    };
+    this.lastFlowNs = ns;
+    this.cur.flows.push(ev);
+    this.added();
+  }
+
   /** Hands the current batch out if it holds anything. */
   flush(): void {
     if (this.timer) {
@@ -125,7 +152,7 @@ export class Batcher {
     return ns;
   }
 
-  private endpoint(r: SessionRecord | RetransmitRecord, pod?: PodRef): number {
+  private endpoint(r: SessionRecord | RetransmitRecord | FlowSumRecord, pod?: PodRef): number {
     const podIdx = pod ? this.pod(pod) : 0;
     const key = `${r.laddr}|${r.raddr}|${r.netnsInode}|${r.cgroupId}|${podIdx}`;
     let idx = this.endpointIndex.get(key);
@@ -166,13 +193,14 @@ export class Batcher {
   private reset(): void {
     this.cur = {
       runId: this.opts.runId, seq: 0, nodeName: this.opts.nodeName, baseTimeUnixNs: '0',
-      endpoints: [], strings: [], pods: [], sessions: [], retransmits: [], losses: [], counters: undefined,
+      endpoints: [], strings: [], pods: [], sessions: [], retransmits: [], flows: [], losses: [], counters: undefined,
     };
     this.endpointIndex.clear();
     this.stringIndex.clear();
     this.podIndex.clear();
     this.lastSessionNs = 0n;
     this.lastRetransNs = 0n;
+    this.lastFlowNs = 0n;
     this.baseNs = 0n;
     this.events = 0;
   }

@@ -63,7 +63,13 @@ export function readKernelFormats(tracefsRoot?: string): KernelFormats {
   };
 }
 
-export type ProgramKind = 'agent' | 'life' | 'retrans' | 'retrans-count';
+/**
+ * agent: the always-on path: lifespans summed per flow in the kernel and printed each
+ * interval, retransmits per event (counted in the kernel above a rate).
+ * agent-events: lifespans per session (as tcplife) and retransmits per event: for following
+ * a pod, and for measuring what in-kernel sums save.
+ */
+export type ProgramKind = 'agent' | 'agent-events' | 'life' | 'retrans' | 'retrans-count';
 
 export interface ProgramOptions {
   kind: ProgramKind;
@@ -76,7 +82,16 @@ export interface ProgramOptions {
   pid?: number;
   /** life: also report sessions born before tracing began (duration unknown). Default: agent yes, life no (as tcplife). */
   includeUnborn?: boolean;
+  /** agent: milliseconds per flow interval (sums are printed half an interval after it ends). Default 1000. */
+  flowIntervalMs?: number;
+  /** agent: retransmit events printed per interval; above it they are counted per flow in the kernel. 0 = no limit. Default 1000. */
+  retransmitLimit?: number;
+  /** agent-events / life: only sockets of these cgroup ids (a followed pod's containers). */
+  cgroupIds?: number[];
 }
+
+export const DEFAULT_FLOW_INTERVAL_MS = 1000;
+export const DEFAULT_RETRANSMIT_LIMIT = 1000;
 
 export interface GeneratedProgram {
   kind: ProgramKind;
@@ -112,6 +127,13 @@ function familyTest(family: 4 | 6 | undefined): string {
 }
 
 const and = (...parts: string[]) => parts.filter(Boolean).join(' && ');
+
+/** The socket's cgroup id is one of `ids` (a followed pod's containers), or '' for no filter. */
+function cgroupTest(ids: number[] | undefined): string {
+  if (!ids?.length) return '';
+  const cg = '((struct sock *)args->skaddr)->sk_cgrp_data.cgroup->kn->id';
+  return `(${ids.map((id) => `${cg} == ${id}`).join(' || ')})`;
+}
 
 // ---- the header shared by every program: what is traced and what each line means --------
 
@@ -154,6 +176,27 @@ const RETRANS_DOC = `//   R <nsecs> <4|6> <laddr> <lport> <raddr> <rport> <state
 //     GSO one event carries several segments, and summed they equal TcpRetransSegs
 //     (checked on 6.18 over veth: 44/44, 60/60, 10/10, where events alone were 6, 3, 1).`;
 
+const FLOW_DOC = `//   F <start_ns> <end_ns>          a flow interval begins: the sums below are of the sessions
+//                                  that closed in [start, end) (bpftrace nsecs)
+//   @<map><epoch>[<cgroup>, <netns>, <laddr>, <raddr>, <lport>, <rport>, <dir>]: <n>
+//     one flow's sum in that interval. The flow key is the socket's cgroup id and netns
+//     inode, both addresses, the service port (lport for inbound, rport for outbound, the
+//     lower port when the direction is unknown; the other port is 0) and dir (0/1/2 as in S).
+//     Maps: @ls sessions closed, @lf failed connects, @lt tx bytes, @lr rx bytes (payload, as
+//     in S), @lx total_retrans summed (failed connects' SYN retransmits included), @lq
+//     smoothed RTT (µs) summed over the sessions (failed connects have none),
+//     @lh[<key>, <bucket>] sessions by duration: bucket 4*floor(log2(us)) + next two bits + 1
+//     (four buckets per power of two, ~19% wide); sessions born before tracing have none.
+//     @rn[<key>, <state>] / @rc[<key>, <state>]: retransmit events / segments counted in the
+//     kernel once the interval's retransmit limit was reached (state as in R).
+//   @lc<epoch>: <n>                  sessions and failed connects closed in the interval, all
+//                                  flows: more than the flows' sums = a flow map was full
+//   G <nsecs>                      the interval's sums are complete
+//
+// Double-buffered: the probes add into the maps of epoch @epoch (0 or 1); every interval
+// the epoch flips, and half an interval later the idle epoch is printed and cleared, so no
+// update lands between a print and its clear. Nothing per session leaves the kernel.`;
+
 function errDoc(hasErr: boolean): string {
   return hasErr
     ? `// This kernel's tcp_retransmit_skb has \`err\` and fires for failed attempts too (e.g. the
@@ -182,7 +225,7 @@ ${indent}}`;
 function lifeProbe(o: ProgramOptions): string {
   const includeUnborn = o.includeUnborn ?? o.kind === 'agent';
   const closeFilter = and(portTest('sport', checkPorts(o.localPorts, 'local ports')), portTest('dport', checkPorts(o.remotePorts, 'remote ports')),
-    o.pid !== undefined ? `@skpid[$k] == ${o.pid}` : '');
+    o.pid !== undefined ? `@skpid[$k] == ${o.pid}` : '', cgroupTest(o.cgroupIds));
   // Born before tracing: report only sockets that were connected (not listeners, not
   // never-connected sockets), so the agent still learns their bytes.
   const reportTest = includeUnborn ? '$b != 0 || (args->oldstate != 10 && args->oldstate != 7)' : '$b != 0';
@@ -231,10 +274,157 @@ ${printfByFamily('      ', 'S %llu', '%llu %llu %llu %u %u %u %llu %d %d %u %d %
 }`;
 }
 
+// Maps of the in-kernel flow sums, each in two epochs (suffix 0 and 1).
+const FLOW_MAPS = ['@ls', '@lf', '@lt', '@lr', '@lx', '@lq', '@lh', '@lc', '@rn', '@rc'];
+
+/** The flow key: cgroup, netns, addresses, service port (the other 0), direction. */
+const FLOW_KEY = '$cg, $ns, $la, $ra, $lp, $rp, $d';
+
+/** Computes the flow key's variables ($cg $ns $la $ra $d $lp $rp) from $sk and $k = the socket. */
+function flowKeyCode(indent: string): string {
+  return `$cg = $sk->sk_cgrp_data.cgroup->kn->id;
+$ns = $sk->__sk_common.skc_net.net->ns.inum;
+if (args->family == 2) {  // AF_INET
+  $la = ntop(args->saddr);
+  $ra = ntop(args->daddr);
+} else {
+  $la = ntop(args->saddr_v6);
+  $ra = ntop(args->daddr_v6);
+}
+// the service port stays, the ephemeral one becomes 0
+$d = (uint8)@dir[$k];
+$lp = (uint16)args->sport;
+$rp = (uint16)args->dport;
+if ($d == 1 || ($d == 0 && $lp > $rp)) {
+  $lp = (uint16)0;
+} else {
+  $rp = (uint16)0;
+}`.split('\n').map((l) => indent + l).join('\n');
+}
+
+/** The agent's lifespan probe: per-socket birth and direction, sums per flow at CLOSE. */
+function flowLifeProbe(o: ProgramOptions): string {
+  const sums = (e: 0 | 1) => `      if (args->oldstate == 2) {
+        @lf${e}[${FLOW_KEY}] = count();
+      } else {
+        @ls${e}[${FLOW_KEY}] = count();
+        if ($tp->srtt_us > 0) { @lq${e}[${FLOW_KEY}] = sum($tp->srtt_us >> 3); }
+        if ($b != 0) { @lh${e}[${FLOW_KEY}, $hb] = count(); }
+      }
+      // a failed connect's SYN retransmits count too
+      if ($tp->total_retrans > 0) { @lx${e}[${FLOW_KEY}] = sum($tp->total_retrans); }
+      if ($tx > 0) { @lt${e}[${FLOW_KEY}] = sum($tx); }
+      if ($rx > 0) { @lr${e}[${FLOW_KEY}] = sum($rx); }
+      @lc${e} = count();`;
+  return `tracepoint:sock:inet_sock_set_state
+/${and('args->protocol == 6', familyTest(o.family))}/
+{
+  $k = (uint64)args->skaddr;
+  $new = args->newstate;
+  // birth: the first state below FIN_WAIT1 (4) (SYN_SENT for connect, SYN_RECV for accept)
+  if ($new < 4 && @birth[$k] == 0) {
+    @birth[$k] = nsecs;
+  }
+  if ($new == 2) {
+    @dir[$k] = 1;
+  }
+  if ($new == 3) {
+    @dir[$k] = 2;
+  }
+  if ($new == 7) {
+    $b = @birth[$k];
+    // born before tracing: only sockets that were connected (not listeners, not never-connected)
+    if ($b != 0 || (args->oldstate != 10 && args->oldstate != 7)) {
+      $sk = (struct sock *)args->skaddr;
+      $tp = (struct tcp_sock *)args->skaddr;
+      $tx = $tp->bytes_sent - $tp->bytes_retrans;
+      $rx = $tp->bytes_received;
+      // the peer's FIN advanced rcv_nxt and bytes_received by one (SOCK_DONE = bit 1)
+      if ((($sk->__sk_common.skc_flags >> 1) & 1) && $rx > 0) {
+        $rx = $rx - 1;
+      }
+${flowKeyCode('      ')}
+      // duration bucket: 4 * floor(log2(us)) + the next two bits + 1
+      $hb = (uint64)0;
+      if ($b != 0) {
+        $us = (nsecs - $b) / 1000;
+        $v = $us;
+        $h = (uint64)0;
+        if ($v >= 4294967296) { $h += 32; $v = $v >> 32; }
+        if ($v >= 65536) { $h += 16; $v = $v >> 16; }
+        if ($v >= 256) { $h += 8; $v = $v >> 8; }
+        if ($v >= 16) { $h += 4; $v = $v >> 4; }
+        if ($v >= 4) { $h += 2; $v = $v >> 2; }
+        if ($v >= 2) { $h += 1; }
+        if ($us > 0) {
+          $hb = $h * 4 + ($h >= 2 ? ($us >> ($h - 2)) & 3 : ($h == 1 ? ($us & 1) << 1 : (uint64)0)) + 1;
+        }
+      }
+      if (@epoch == 0) {
+${sums(0)}
+      } else {
+${sums(1)}
+      }
+    }
+    delete(@birth[$k]);
+    delete(@dir[$k]);
+  }
+}`;
+}
+
+/** Prints and clears one epoch's flow maps. */
+function dumpEpoch(e: 0 | 1, indent: string): string {
+  return [...FLOW_MAPS.map((m) => `print(${m}${e});`), ...FLOW_MAPS.map((m) => `clear(${m}${e});`)].map((l) => indent + l).join('\n');
+}
+
+/** Flips the epoch every interval and prints the idle one half an interval later. */
+function flowIntervalProbe(o: ProgramOptions, hasErr: boolean): string {
+  const half = Math.round((o.flowIntervalMs ?? DEFAULT_FLOW_INTERVAL_MS) / 2);
+  return `interval:ms:${half}
+{
+  @tick = @tick + 1;
+  if (@tick & 1) {
+    // flip: the probes now add into the other epoch; this one rests until it is printed
+    @epoch = 1 - @epoch;
+    @ft[@epoch] = nsecs;
+    @rlim = 0;
+  } else {
+    $old = 1 - @epoch;
+    printf("F %llu %llu\\n", @ft[$old], @ft[@epoch]);
+    if ($old == 0) {
+${dumpEpoch(0, '      ')}
+    } else {
+${dumpEpoch(1, '      ')}
+    }${hasErr ? '\n    print(@rfail);' : ''}
+    printf("G %llu\\n", nsecs);
+  }
+}`;
+}
+
+/** At exit: the idle epoch if it was not printed yet, then the one being written, up to now. */
+function flowEndPrints(): string {
+  return `  $old = 1 - @epoch;
+  printf("F %llu %llu\\n", @ft[$old], @ft[@epoch]);
+  if ($old == 0) {
+${dumpEpoch(0, '    ')}
+  } else {
+${dumpEpoch(1, '    ')}
+  }
+  printf("G %llu\\n", nsecs);
+  printf("F %llu %llu\\n", @ft[@epoch], nsecs);
+  if (@epoch == 0) {
+${dumpEpoch(0, '    ')}
+  } else {
+${dumpEpoch(1, '    ')}
+  }
+  printf("G %llu\\n", nsecs);
+`;
+}
+
 function retransProbe(o: ProgramOptions, hasErr: boolean): string {
-  const filter = and(familyTest(o.family), portTest('sport', checkPorts(o.localPorts, 'local ports')), portTest('dport', checkPorts(o.remotePorts, 'remote ports')));
-  const withLife = o.kind === 'agent';
-  const body = o.kind === 'retrans-count'
+  const filter = and(familyTest(o.family), portTest('sport', checkPorts(o.localPorts, 'local ports')), portTest('dport', checkPorts(o.remotePorts, 'remote ports')), cgroupTest(o.cgroupIds));
+  const withLife = o.kind === 'agent' || o.kind === 'agent-events';
+  let body = o.kind === 'retrans-count'
     ? `  if (args->family == 2) {  // AF_INET
     @rcount[ntop(args->saddr), args->sport, ntop(args->daddr), args->dport] = count();
   } else {
@@ -248,6 +438,31 @@ function retransProbe(o: ProgramOptions, hasErr: boolean): string {
 ${printfByFamily('  ', 'R %llu', '%d %d %u %llu %d %u %d',
       ['nsecs'],
       ['args->state', '$ca + 1', '$sk->__sk_common.skc_net.net->ns.inum', '$sk->sk_cgrp_data.cgroup->kn->id', withLife ? '@dir[(uint64)args->skaddr]' : '0', 'pid', '$segs'])}`;
+  const limit = o.retransmitLimit ?? DEFAULT_RETRANSMIT_LIMIT;
+  if (o.kind === 'agent' && limit > 0) {
+    // per event up to the limit per interval, then counted per flow and state in the kernel
+    const count = (e: 0 | 1) => `      @rn${e}[${FLOW_KEY}, args->state] = count();
+      @rc${e}[${FLOW_KEY}, args->state] = sum($segs);`;
+    body = `  $sk = (struct sock *)args->skaddr;
+  $skb = (struct sk_buff *)args->skbaddr;
+  $segs = ((struct skb_shared_info *)($skb->head + $skb->end))->gso_segs;
+  if ($segs == 0) { $segs = 1; }
+  if (@rlim < ${limit}) {
+    @rlim = @rlim + 1;
+    $ca = ((struct inet_connection_sock *)args->skaddr)->icsk_ca_state;
+${printfByFamily('    ', 'R %llu', '%d %d %u %llu %d %u %d',
+      ['nsecs'],
+      ['args->state', '$ca + 1', '$sk->__sk_common.skc_net.net->ns.inum', '$sk->sk_cgrp_data.cgroup->kn->id', '@dir[(uint64)args->skaddr]', 'pid', '$segs'])}
+  } else {
+    $k = (uint64)args->skaddr;
+${flowKeyCode('    ')}
+    if (@epoch == 0) {
+${count(0)}
+    } else {
+${count(1)}
+    }
+  }`;
+  }
   if (!hasErr) return `tracepoint:tcp:tcp_retransmit_skb\n${filter ? `/${filter}/\n` : ''}{\n${body}\n}`;
   const indented = body.split('\n').map((l) => `  ${l}`).join('\n');
   return `tracepoint:tcp:tcp_retransmit_skb
@@ -262,7 +477,8 @@ ${indented}
 }
 
 const TITLES: Record<ProgramKind, string> = {
-  agent: 'tcpscope agent: TCP session lifespans and retransmits, one bpftrace process.',
+  agent: 'tcpscope agent: TCP session lifespans summed per flow in the kernel, and retransmits, one bpftrace process.',
+  'agent-events': 'tcpscope agent, per session: TCP session lifespans and retransmits, one bpftrace process.',
   life: 'tcplife for tcpscope: TCP session lifespans with bytes and duration.',
   retrans: 'tcpretrans for tcpscope: TCP retransmits with the TCP state.',
   'retrans-count': 'tcpretrans -c for tcpscope: TCP retransmits counted per flow in the kernel.',
@@ -270,20 +486,28 @@ const TITLES: Record<ProgramKind, string> = {
 
 /** Renders one program. Throws when the kernel's formats lack a field the program needs. */
 export function generateProgram(o: ProgramOptions, formats: KernelFormats): GeneratedProgram {
-  const life = o.kind === 'agent' || o.kind === 'life';
+  const flows = o.kind === 'agent';
+  const life = flows || o.kind === 'agent-events' || o.kind === 'life';
   const retrans = o.kind !== 'life';
   if (life) requireFields(formats.setState, SET_STATE_FIELDS);
   if (retrans) requireFields(formats.retransmit, RETRANSMIT_FIELDS);
   const hasErr = formats.retransmit.fields.has('err');
   if (o.pid !== undefined && (!Number.isInteger(o.pid) || o.pid < 0)) throw new Error(`not a pid: ${o.pid}`);
+  const flowMs = o.flowIntervalMs ?? DEFAULT_FLOW_INTERVAL_MS;
+  if (!Number.isInteger(flowMs) || flowMs < 200 || flowMs > 60_000 || flowMs % 2) throw new Error(`flow interval must be an even number of ms in 200..60000, got ${flowMs}`);
+  const limit = o.retransmitLimit ?? DEFAULT_RETRANSMIT_LIMIT;
+  if (!Number.isInteger(limit) || limit < 0) throw new Error(`retransmit limit must be a whole number >= 0, got ${limit}`);
+  for (const id of o.cgroupIds ?? []) if (!Number.isSafeInteger(id) || id < 1) throw new Error(`not a cgroup id: ${id}`);
+  if (flows && o.cgroupIds?.length) throw new Error('the agent\'s flow program traces every socket; a cgroup filter is for per-session programs');
   const interval = o.intervalSec ?? 0;
   if (!Number.isInteger(interval) || interval < 0) throw new Error(`interval must be whole seconds >= 0, got ${interval}`);
 
   const tracepoints = [...(life ? ['sock:inet_sock_set_state'] : []), ...(retrans ? ['tcp:tcp_retransmit_skb'] : [])];
   const filters = [o.family ? `IPv${o.family} only` : '', o.localPorts?.length ? `local ports ${o.localPorts.join(',')}` : '',
-    o.remotePorts?.length ? `remote ports ${o.remotePorts.join(',')}` : '', o.pid !== undefined ? `pid ${o.pid}` : ''].filter(Boolean);
+    o.remotePorts?.length ? `remote ports ${o.remotePorts.join(',')}` : '', o.pid !== undefined ? `pid ${o.pid}` : '',
+    o.cgroupIds?.length ? `cgroup ids ${o.cgroupIds.join(',')}` : ''].filter(Boolean);
   const counted = [...(retrans && hasErr && o.kind !== 'retrans-count' ? ['@rfail'] : []), ...(o.kind === 'retrans-count' ? ['@rcount'] : [])];
-  const maps = [...(life ? ['@birth', '@dir', '@skpid', '@skcomm'] : []), ...(o.kind === 'retrans-count' ? ['@rcount'] : []), ...(retrans && hasErr ? ['@rfail'] : [])];
+  const maps = [...(flows ? ['@birth', '@dir', ...FLOW_MAPS.flatMap((m) => [`${m}0`, `${m}1`]), '@epoch', '@tick', '@ft', '@rlim'] : life ? ['@birth', '@dir', '@skpid', '@skcomm'] : []), ...(o.kind === 'retrans-count' ? ['@rcount'] : []), ...(retrans && hasErr ? ['@rfail'] : [])];
 
   const parts: string[] = [];
   parts.push(`#!/usr/bin/env bpftrace
@@ -295,7 +519,7 @@ ${HEADER_COMMON}
 //
 // Records:
 ${[
-    life ? LIFE_DOC : '',
+    flows ? FLOW_DOC : life ? LIFE_DOC : '',
     retrans && o.kind !== 'retrans-count' ? RETRANS_DOC : '',
     counted.includes('@rfail') ? '//   @rfail[0]: <n>                 failed retransmit attempts (err != 0), cumulative' : '',
     o.kind === 'retrans-count' ? `//   @rcount[<laddr>, <lport>, <raddr>, <rport>]: <n>   retransmits per flow, cumulative
@@ -309,17 +533,19 @@ ${retrans ? errDoc(hasErr) : '// (no retransmit probe)'}
 
 BEGIN
 {
-  printf("B %llu\\n", nsecs);
+  printf("B %llu\\n", nsecs);${flows ? '\n  @ft[0] = nsecs;' : ''}
 }`);
-  if (life) parts.push(lifeProbe(o));
+  if (flows) parts.push(flowLifeProbe(o));
+  else if (life) parts.push(lifeProbe(o));
   if (retrans) parts.push(retransProbe(o, hasErr));
-  if (interval > 0 && counted.length) {
+  if (flows) parts.push(flowIntervalProbe(o, hasErr));
+  else if (interval > 0 && counted.length) {
     parts.push(`interval:s:${interval}
 {
 ${counted.map((m) => `  print(${m});`).join('\n')}${o.kind === 'retrans-count' ? '\n  printf("C %llu\\n", nsecs);' : ''}
 }`);
   }
-  const endPrints = o.kind === 'retrans-count' ? '  print(@rcount);\n  printf("C %llu\\n", nsecs);\n' : counted.includes('@rfail') ? '  print(@rfail);\n' : '';
+  const endPrints = flows ? flowEndPrints() + (hasErr ? '  print(@rfail);\n' : '') : o.kind === 'retrans-count' ? '  print(@rcount);\n  printf("C %llu\\n", nsecs);\n' : counted.includes('@rfail') ? '  print(@rfail);\n' : '';
   parts.push(`END
 {
 ${endPrints}${maps.map((m) => `  clear(${m});`).join('\n')}

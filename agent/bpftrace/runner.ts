@@ -144,6 +144,9 @@ export class BpftraceRunner extends EventEmitter {
             if (out.record.kind === 'lost') this.lost += out.record.count;
             this.emit('record', out.record);
             break;
+          case 'records':
+            for (const r of out.records) this.emit('record', r);
+            break;
           case 'reject':
             this.emit('reject', line, out.reason, out.message);
             break;

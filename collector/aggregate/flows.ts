@@ -7,6 +7,7 @@ import { Direction } from '../../common/tcp';
 import type { Endpoint } from '../../gen/tcpscope/v1/query';
 import type { ResolvedEvent } from '../events';
 import type { FlowFilter, RollupRow, RollupStore } from '../store/rollup-store';
+import { durationBucketMid } from '../../common/duration-bucket';
 import { LogHistogram } from './histogram';
 
 export interface FlowAgg {
@@ -85,8 +86,9 @@ export class FlowAggregator {
 
   add(re: ResolvedEvent): void {
     const { ev } = re;
-    const svc = servicePort(ev.direction, ev.lport, ev.rport);
-    const local: Endpoint = { ...re.local, port: svc === ev.lport && ev.direction !== Direction.DIRECTION_OUTBOUND ? ev.lport : 0 };
+    // a flow record carries the service port on its side and 0 on the other
+    const svc = ev.type === 'flow' ? ev.lport || ev.rport : servicePort(ev.direction, ev.lport, ev.rport);
+    const local: Endpoint = { ...re.local, port: ev.type === 'flow' ? ev.lport : svc === ev.lport && ev.direction !== Direction.DIRECTION_OUTBOUND ? ev.lport : 0 };
     const remote: Endpoint = { ...re.remote, port: local.port === 0 ? ev.rport : 0 };
     const key = `${ev.node}\0${local.addr}\0${local.namespace}/${local.pod}/${local.container}\0${remote.addr}\0${remote.kind}:${remote.namespace}/${remote.pod}${remote.workload}\0${svc}\0${ev.direction}`;
     const start = Math.floor(ev.timeUs / this.bucketUs) * this.bucketUs;
@@ -114,6 +116,22 @@ export class FlowAggregator {
       if (ev.srttUs > 0) {
         a.srttSumUs += ev.srttUs;
         a.srttCount++;
+      }
+    } else if (ev.type === 'flow') {
+      a.sessions += ev.sessions;
+      a.failedConnects += ev.failedConnects;
+      for (const [b, n] of ev.durations) a.durationsUs.add(durationBucketMid(b), n);
+      a.txBytes += ev.txBytes;
+      a.rxBytes += ev.rxBytes;
+      a.retransSegs += ev.retransSegs;
+      if (ev.srttSumUs > 0) {
+        a.srttSumUs += ev.srttSumUs;
+        a.srttCount += ev.sessions;
+      }
+      for (const t of ev.retransmits) {
+        a.retransmitEvents += t.events;
+        a.retransEventSegs += t.segs;
+        a.byState.set(t.state, (a.byState.get(t.state) ?? 0) + t.events);
       }
     } else {
       a.retransmitEvents++;

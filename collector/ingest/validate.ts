@@ -4,14 +4,15 @@
 // nothing of a rejected batch is applied.
 import { bytesToIp } from '../../common/addr';
 import { AddressFamily, CaState, Direction, TcpState, type Batch } from '../../gen/tcpscope/v1/events';
-import type { FlowEvent, RetransEv, SessionEv } from '../events';
+import type { FlowEvent, FlowIntervalEv, RetransEv, SessionEv } from '../events';
 
 export class BatchError extends Error {}
 
 export interface DecodedBatch {
   events: FlowEvent[];
-  sessions: number;
-  retransmits: number;
+  sessions: number;      // sessions and failed connects, one by one or inside flow records
+  retransmits: number;   // retransmit events, one by one or counted in the kernel
+  flows: number;         // flow-interval records
 }
 
 export interface ValidateLimits {
@@ -38,7 +39,7 @@ export function decodeBatch(b: Batch, limits: ValidateLimits): DecodedBatch {
   check(typeof b.runId === 'string' && b.runId.length > 0 && b.runId.length <= 128, 'batch.run_id: must be 1-128 characters');
   check(Number.isSafeInteger(b.seq) && b.seq > 0, `batch.seq: must be a positive integer, got ${b.seq}`);
   check(b.nodeName.length > 0 && b.nodeName.length <= 253, 'batch.node_name: must be 1-253 characters');
-  const total = b.sessions.length + b.retransmits.length;
+  const total = b.sessions.length + b.retransmits.length + b.flows.length;
   check(total <= limits.maxEvents, `batch has ${total} events; at most ${limits.maxEvents} are accepted per batch`);
   check(/^\d{1,20}$/.test(b.baseTimeUnixNs), `batch.base_time_unix_ns: not an unsigned integer: "${b.baseTimeUnixNs}"`);
   const baseNs = BigInt(b.baseTimeUnixNs);
@@ -110,6 +111,46 @@ export function decodeBatch(b: Batch, limits: ValidateLimits): DecodedBatch {
     };
     events[n++] = ev;
   }
+  off = 0;
+  let flowSessions = 0;
+  let flowRetransmits = 0;
+  const uint = (v: number) => Number.isSafeInteger(v) && v >= 0;
+  for (let i = 0; i < b.flows.length; i++) {
+    const f = b.flows[i]!;
+    const ep = eps[f.endpoints];
+    check(ep !== undefined, `flows[${i}].endpoints: index ${f.endpoints} is beyond the ${eps.length} endpoints of the batch`);
+    check(f.localPort <= 65535 && f.remotePort <= 65535, `flows[${i}]: port above 65535`);
+    check(f.localPort === 0 || f.remotePort === 0, `flows[${i}]: one of the ports must be 0 (the ephemeral one is aggregated away)`);
+    check(validEnum(Direction, f.direction), `flows[${i}].direction: unknown value ${f.direction}`);
+    check(uint(f.sessions) && uint(f.failedConnects) && uint(f.txBytes) && uint(f.rxBytes) && uint(f.retransSegs) && uint(f.srttSumUs), `flows[${i}]: sums must be unsigned integers`);
+    check(f.intervalMs <= 3_600_000, `flows[${i}].interval_ms: impossible value ${f.intervalMs}`);
+    check(f.durationBuckets.length % 2 === 0, `flows[${i}].duration_buckets: must be (bucket, count) pairs`);
+    const durations: Array<[number, number]> = [];
+    let bucketed = 0;
+    for (let k = 0; k < f.durationBuckets.length; k += 2) {
+      const bucket = f.durationBuckets[k]!, n = f.durationBuckets[k + 1]!;
+      check(bucket <= 260, `flows[${i}].duration_buckets: bucket ${bucket} out of range`);
+      durations.push([bucket, n]);
+      bucketed += n;
+    }
+    check(bucketed <= f.sessions, `flows[${i}]: ${bucketed} sessions in duration buckets but ${f.sessions} sessions`);
+    for (const [k, t] of f.retransmits.entries()) {
+      check(validEnum(TcpState, t.state) && t.state !== TcpState.TCP_STATE_UNSPECIFIED, `flows[${i}].retransmits[${k}].state: unknown TCP state ${t.state}`);
+      flowRetransmits += t.events;
+    }
+    off += f.endDeltaNs;
+    const timeUs = baseUs + Math.floor((baseRemNs + off) / 1000);
+    check(Number.isSafeInteger(off) && timeUs > 0, `flows[${i}].end_delta_ns: time out of range`);
+    flowSessions += f.sessions + f.failedConnects;
+    const ev: FlowIntervalEv = {
+      type: 'flow', timeUs, startUs: timeUs - f.intervalMs * 1000, node: b.nodeName, ...ep,
+      lport: f.localPort, rport: f.remotePort, direction: f.direction,
+      sessions: f.sessions, failedConnects: f.failedConnects, txBytes: f.txBytes, rxBytes: f.rxBytes,
+      retransSegs: f.retransSegs, srttSumUs: f.srttSumUs, durations,
+      retransmits: f.retransmits.map((t) => ({ state: t.state, events: t.events, segs: t.segs })),
+    };
+    events[n++] = ev;
+  }
   for (const [i, l] of b.losses.entries()) check(Number.isSafeInteger(l.count) && l.count >= 0, `losses[${i}].count: must be an unsigned integer`);
-  return { events, sessions: b.sessions.length, retransmits: b.retransmits.length };
+  return { events, sessions: b.sessions.length + flowSessions, retransmits: b.retransmits.length + flowRetransmits, flows: b.flows.length };
 }

@@ -25,7 +25,7 @@ const { pod: _pod, ...notPod } = common;
 const hotspotsQ = z.object({ ...notPod, by: z.string().optional() }).strict();
 const eventsQ = z.object({
   ...common,
-  type: z.enum(['life', 'retrans', 'all']).optional(),
+  type: z.enum(['life', 'flow', 'retrans', 'all']).optional(),
   port: z.coerce.number().int().min(1).max(65535).optional(),
   last: z.coerce.number().int().min(1).max(1_000_000).optional(),
   follow: z.enum(['true', 'false', '1', '0']).optional(),
@@ -82,7 +82,7 @@ export function makeHttpHandler(st: CollectorState, opts: HttpOptions = {}): htt
           const follow = q.follow === 'true' || q.follow === '1';
           const er = {
             window: window(q, follow ? undefined : '15m'), pod: q.pod ?? '', namespace: q.namespace ?? '',
-            type: q.type === 'life' ? EventType.EVENT_TYPE_LIFE : q.type === 'retrans' ? EventType.EVENT_TYPE_RETRANS : EventType.EVENT_TYPE_UNSPECIFIED,
+            type: q.type === 'life' ? EventType.EVENT_TYPE_LIFE : q.type === 'flow' ? EventType.EVENT_TYPE_FLOW : q.type === 'retrans' ? EventType.EVENT_TYPE_RETRANS : EventType.EVENT_TYPE_UNSPECIFIED,
             port: q.port ?? 0, last: q.last ?? 0, follow, node: q.node ?? '', fromPod: q.from_pod ?? '', toPod: q.to_pod ?? '',
           };
           const past = queryEvents(st, er);

@@ -2,6 +2,8 @@
 // HTTP API: flows, recent events (and follow), hot spots and agent status. Requests are
 // checked here with clear errors (bad windows, unknown groupings, malformed pods).
 import { Direction } from '../../common/tcp';
+import { durationBucketMid } from '../../common/duration-bucket';
+import { LogHistogram } from '../aggregate/histogram';
 import { EventType, type EventRecord, type EventsRequest, type Flow, type FlowsRequest, type FlowsResponse, type HotspotsRequest, type HotspotsResponse, type StatusResponse, type Window } from '../../gen/tcpscope/v1/query';
 import type { FlowAgg, FlowAggregator } from '../aggregate/flows';
 import type { ResolvedEvent } from '../events';
@@ -79,7 +81,8 @@ export function eventMatcher(req: EventsRequest): (e: ResolvedEvent) => boolean 
   return (e) => {
     const ev = e.ev;
     if (ev.timeUs < sinceUs || ev.timeUs >= until) return false;
-    if (req.type === EventType.EVENT_TYPE_LIFE && ev.type !== 'life') return false;
+    if (req.type === EventType.EVENT_TYPE_LIFE && ev.type === 'retrans') return false;
+    if (req.type === EventType.EVENT_TYPE_FLOW && ev.type !== 'flow') return false;
     if (req.type === EventType.EVENT_TYPE_RETRANS && ev.type !== 'retrans') return false;
     if (req.port && ev.lport !== req.port && ev.rport !== req.port) return false;
     if (req.node && ev.node !== req.node) return false;
@@ -93,12 +96,21 @@ export function eventMatcher(req: EventsRequest): (e: ResolvedEvent) => boolean 
 export function eventToWire(e: ResolvedEvent): EventRecord {
   const ev = e.ev;
   const base: EventRecord = {
-    type: ev.type === 'life' ? EventType.EVENT_TYPE_LIFE : EventType.EVENT_TYPE_RETRANS,
+    type: ev.type === 'life' ? EventType.EVENT_TYPE_LIFE : ev.type === 'flow' ? EventType.EVENT_TYPE_FLOW : EventType.EVENT_TYPE_RETRANS,
     timeUnixNs: (BigInt(Math.round(ev.timeUs)) * 1000n).toString(), node: ev.node, local: e.local, remote: e.remote,
     direction: ev.direction, txBytes: 0, rxBytes: 0, durationMs: 0, retransSegs: 0, pid: 0, comm: '',
-    failedConnect: false, srttUs: 0, state: 0, caState: 0,
+    failedConnect: false, srttUs: 0, state: 0, caState: 0, sessions: 0, failedConnects: 0, intervalMs: 0, retransmits: 0,
   };
-  if (ev.type === 'life') {
+  if (ev.type === 'flow') {
+    const h = new LogHistogram();
+    for (const [b, n] of ev.durations) h.add(durationBucketMid(b), n);
+    Object.assign(base, {
+      txBytes: ev.txBytes, rxBytes: ev.rxBytes, durationMs: h.quantile(0.5) / 1000, retransSegs: ev.retransSegs,
+      srttUs: ev.sessions ? Math.round(ev.srttSumUs / ev.sessions) : 0, sessions: ev.sessions, failedConnects: ev.failedConnects,
+      intervalMs: Math.round((ev.timeUs - ev.startUs) / 1000), retransmits: ev.retransmits.reduce((n, t) => n + t.events, 0),
+      failedConnect: ev.sessions === 0 && ev.failedConnects > 0,
+    });
+  } else if (ev.type === 'life') {
     Object.assign(base, {
       txBytes: ev.txBytes, rxBytes: ev.rxBytes, durationMs: ev.durationUs / 1000, retransSegs: ev.retransSegs,
       pid: ev.pid, comm: ev.comm, failedConnect: ev.failedConnect, srttUs: ev.srttUs,

@@ -23,7 +23,7 @@ test('format files: fields with type, array length and offset', () => {
 });
 
 test('with `err`: failed attempts are counted in @rfail, never printed as retransmits', () => {
-  const p = generateProgram({ kind: 'agent', intervalSec: 1 }, fixtureFormats());
+  const p = generateProgram({ kind: 'agent-events', intervalSec: 1 }, fixtureFormats());
   assert.equal(p.retransmitErr, true);
   assert.match(p.text, /if \(args->err != 0\) \{\n\s+\/\/ a failed attempt: nothing was sent\n\s+@rfail\[0\] = count\(\);\n\s+\} else \{/);
   assert.match(p.text, /interval:s:1\n\{\n  print\(@rfail\);\n\}/);
@@ -45,9 +45,9 @@ test('without `err` (older kernels): no err test, no @rfail', () => {
 });
 
 test('END clears every map the program fills, so the exit dump stays empty', () => {
-  for (const kind of ['agent', 'life', 'retrans', 'retrans-count'] as const) {
+  for (const kind of ['agent', 'agent-events', 'life', 'retrans', 'retrans-count'] as const) {
     const p = generateProgram({ kind }, fixtureFormats());
-    const filled = new Set([...p.text.matchAll(/(@[a-z]+)\[[^\]]*\] = /g)].map((m) => m[1]!));
+    const filled = new Set([...p.text.matchAll(/(@[a-z0-9]+)(\[[^\]]*\])? = /g)].map((m) => m[1]!));
     const end = p.text.slice(p.text.lastIndexOf('END\n{'));
     for (const m of filled) assert.match(end, new RegExp(`clear\\(${m}\\);`), `${kind}: ${m} cleared in END`);
   }
@@ -112,4 +112,35 @@ test('preflight: a specific error for a missing bpftrace, tracefs, BTF or tracep
   assert.match(problem({ tracefsRoots: [path.join(dir, 'none')] }), /^no-tracefs: tracefs is not mounted .*mount -t tracefs tracefs/);
   assert.match(problem({ btfPath: path.join(dir, 'none') }), /^no-btf: the kernel has no BTF/);
   assert.match(problem({ tracepoints: ['tcp:tcp_nothing'] }), /^no-tracepoint: tracepoint tcp:tcp_nothing is missing/);
+});
+
+test('the agent sums lifespans per flow in the kernel, double-buffered, and prints every interval', () => {
+  const p = generateProgram({ kind: 'agent', flowIntervalMs: 2000, retransmitLimit: 50 }, fixtureFormats());
+  // nothing per session leaves the kernel: no S printf, sums into the epoch's maps instead
+  assert.doesNotMatch(p.text, /printf\("S /);
+  assert.match(p.text, /if \(@epoch == 0\) \{\n\s+if \(args->oldstate == 2\) \{\n\s+@lf0\[\$cg, \$ns, \$la, \$ra, \$lp, \$rp, \$d\] = count\(\);/);
+  assert.match(p.text, /@ls1\[\$cg, \$ns, \$la, \$ra, \$lp, \$rp, \$d\] = count\(\);/);
+  assert.match(p.text, /@lh0\[\$cg, \$ns, \$la, \$ra, \$lp, \$rp, \$d, \$hb\] = count\(\);/);
+  // half an interval per tick: flip on odd ticks, print the idle epoch on even ones
+  assert.match(p.text, /interval:ms:1000\n\{\n  @tick = @tick \+ 1;\n  if \(@tick & 1\) \{/);
+  assert.match(p.text, /\$old = 1 - @epoch;\n    printf\("F %llu %llu\\n", @ft\[\$old\], @ft\[@epoch\]\);\n    if \(\$old == 0\) \{\n      print\(@ls0\);/);
+  assert.match(p.text, /print\(@rfail\);\n    printf\("G %llu\\n", nsecs\);/);
+  // retransmits: per event up to the limit, then counted per flow and state
+  assert.match(p.text, /if \(@rlim < 50\) \{\n\s+@rlim = @rlim \+ 1;/);
+  assert.match(p.text, /@rc1\[\$cg, \$ns, \$la, \$ra, \$lp, \$rp, \$d, args->state\] = sum\(\$segs\);/);
+  // END prints what is left of both epochs before clearing
+  const end = p.text.slice(p.text.lastIndexOf('END\n{'));
+  assert.equal([...end.matchAll(/printf\("F /g)].length, 2);
+  assert.ok(end.indexOf('print(@ls0)') < end.indexOf('clear(@ls0)'));
+  const unlimited = generateProgram({ kind: 'agent', retransmitLimit: 0 }, fixtureFormats()).text;
+  assert.doesNotMatch(unlimited, /@rlim </);
+  assert.throws(() => generateProgram({ kind: 'agent', flowIntervalMs: 999 }, fixtureFormats()), /even number of ms/);
+  assert.throws(() => generateProgram({ kind: 'agent', cgroupIds: [5] }, fixtureFormats()), /cgroup filter is for per-session programs/);
+});
+
+test('a followed pod: per-session programs filter by the socket\'s cgroup ids in the kernel', () => {
+  const p = generateProgram({ kind: 'agent-events', cgroupIds: [4242, 4343] }, fixtureFormats()).text;
+  assert.match(p, /\(\(\(struct sock \*\)args->skaddr\)->sk_cgrp_data\.cgroup->kn->id == 4242 \|\| \(\(struct sock \*\)args->skaddr\)->sk_cgrp_data\.cgroup->kn->id == 4343\)/);
+  assert.match(p, /\/args->protocol == 6\/[\s\S]*tracepoint:tcp:tcp_retransmit_skb\n\/\(\(\(struct sock/);
+  assert.throws(() => generateProgram({ kind: 'life', cgroupIds: [0] }, fixtureFormats()), /not a cgroup id/);
 });

@@ -270,7 +270,7 @@ export enum LossReason {
   LOSS_REASON_PARSE_REJECT = 2,
   /** LOSS_REASON_BUFFER_OVERFLOW - agent dropped unacknowledged batches (buffer full) */
   LOSS_REASON_BUFFER_OVERFLOW = 3,
-  /** LOSS_REASON_MAP_FULL - an in-kernel map hit BPFTRACE_MAP_KEYS_MAX */
+  /** LOSS_REASON_MAP_FULL - an in-kernel map hit BPFTRACE_MAP_KEYS_MAX (sessions not in any flow's sums) */
   LOSS_REASON_MAP_FULL = 4,
   /** LOSS_REASON_REJECTED - the collector rejected a batch as invalid */
   LOSS_REASON_REJECTED = 5,
@@ -393,6 +393,54 @@ export interface RetransmitEvent {
 }
 
 /**
+ * Retransmits of one flow in one TCP state, counted in the kernel: the agent's program
+ * prints retransmits one by one up to a limit per interval and counts the rest this way.
+ */
+export interface RetransmitTally {
+  state: TcpState;
+  events: number;
+  segs: number;
+}
+
+/**
+ * The sessions of one flow that closed in one interval, summed in the kernel (the agent's
+ * always-on path): one record stands for `sessions + failed_connects` SessionEvents. The
+ * flow is the local socket's endpoints (cgroup, netns, addresses, pod) with the service
+ * port and direction; the ephemeral port is aggregated away (0).
+ */
+export interface FlowInterval {
+  /** index into Batch.endpoints */
+  endpoints: number;
+  /** interval end minus the previous flow interval's end (first: minus Batch.base_time_unix_ns) */
+  endDeltaNs: number;
+  /** the interval began this long before its end */
+  intervalMs: number;
+  /** the service port when it is local (inbound), else 0 */
+  localPort: number;
+  /** the service port when it is remote (outbound), else 0 */
+  remotePort: number;
+  direction: Direction;
+  /** sessions closed, failed connects not included */
+  sessions: number;
+  /** SYN_SENT -> CLOSE */
+  failedConnects: number;
+  /** payload bytes sent, retransmissions excluded */
+  txBytes: number;
+  /** payload bytes received */
+  rxBytes: number;
+  /** tcp_sock->total_retrans summed at close */
+  retransSegs: number;
+  /** smoothed RTT at close, summed over the sessions */
+  srttSumUs: number;
+  /**
+   * Sessions by duration, as pairs (bucket, count): bucket 4*floor(log2 µs) + the next two
+   * bits + 1 (four per power of two). Sessions born before tracing began have no bucket.
+   */
+  durationBuckets: number[];
+  retransmits: RetransmitTally[];
+}
+
+/**
  * Loss records and counters are TOTALS since the agent run began, stamped on each batch as
  * it is sent: a resent or dropped batch loses or doubles nothing, the collector keeps the
  * largest total per (run, reason).
@@ -425,6 +473,7 @@ export interface Batch {
   retransmits: RetransmitEvent[];
   losses: LossRecord[];
   counters: AgentCounters | undefined;
+  flows: FlowInterval[];
 }
 
 function createBaseEndpoints(): Endpoints {
@@ -1309,6 +1358,455 @@ export const RetransmitEvent: MessageFns<RetransmitEvent> = {
   },
 };
 
+function createBaseRetransmitTally(): RetransmitTally {
+  return { state: 0, events: 0, segs: 0 };
+}
+
+export const RetransmitTally: MessageFns<RetransmitTally> = {
+  encode(message: RetransmitTally, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.state !== 0) {
+      writer.uint32(8).int32(message.state);
+    }
+    if (message.events !== 0) {
+      writer.uint32(16).uint32(message.events);
+    }
+    if (message.segs !== 0) {
+      writer.uint32(24).uint32(message.segs);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RetransmitTally {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRetransmitTally();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.state = reader.int32() as any;
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.events = reader.uint32();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.segs = reader.uint32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RetransmitTally {
+    return {
+      state: isSet(object.state) ? tcpStateFromJSON(object.state) : 0,
+      events: isSet(object.events) ? globalThis.Number(object.events) : 0,
+      segs: isSet(object.segs) ? globalThis.Number(object.segs) : 0,
+    };
+  },
+
+  toJSON(message: RetransmitTally): unknown {
+    const obj: any = {};
+    if (message.state !== 0) {
+      obj.state = tcpStateToJSON(message.state);
+    }
+    if (message.events !== 0) {
+      obj.events = Math.round(message.events);
+    }
+    if (message.segs !== 0) {
+      obj.segs = Math.round(message.segs);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<RetransmitTally>): RetransmitTally {
+    return RetransmitTally.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<RetransmitTally>): RetransmitTally {
+    const message = createBaseRetransmitTally();
+    message.state = object.state ?? 0;
+    message.events = object.events ?? 0;
+    message.segs = object.segs ?? 0;
+    return message;
+  },
+};
+
+function createBaseFlowInterval(): FlowInterval {
+  return {
+    endpoints: 0,
+    endDeltaNs: 0,
+    intervalMs: 0,
+    localPort: 0,
+    remotePort: 0,
+    direction: 0,
+    sessions: 0,
+    failedConnects: 0,
+    txBytes: 0,
+    rxBytes: 0,
+    retransSegs: 0,
+    srttSumUs: 0,
+    durationBuckets: [],
+    retransmits: [],
+  };
+}
+
+export const FlowInterval: MessageFns<FlowInterval> = {
+  encode(message: FlowInterval, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.endpoints !== 0) {
+      writer.uint32(8).uint32(message.endpoints);
+    }
+    if (message.endDeltaNs !== 0) {
+      writer.uint32(16).sint64(message.endDeltaNs);
+    }
+    if (message.intervalMs !== 0) {
+      writer.uint32(24).uint32(message.intervalMs);
+    }
+    if (message.localPort !== 0) {
+      writer.uint32(32).uint32(message.localPort);
+    }
+    if (message.remotePort !== 0) {
+      writer.uint32(40).uint32(message.remotePort);
+    }
+    if (message.direction !== 0) {
+      writer.uint32(48).int32(message.direction);
+    }
+    if (message.sessions !== 0) {
+      writer.uint32(56).uint64(message.sessions);
+    }
+    if (message.failedConnects !== 0) {
+      writer.uint32(64).uint64(message.failedConnects);
+    }
+    if (message.txBytes !== 0) {
+      writer.uint32(72).uint64(message.txBytes);
+    }
+    if (message.rxBytes !== 0) {
+      writer.uint32(80).uint64(message.rxBytes);
+    }
+    if (message.retransSegs !== 0) {
+      writer.uint32(88).uint64(message.retransSegs);
+    }
+    if (message.srttSumUs !== 0) {
+      writer.uint32(96).uint64(message.srttSumUs);
+    }
+    if (message.durationBuckets.length !== 0) {
+      writer.uint32(106).fork();
+      for (const v of message.durationBuckets) {
+        writer.uint32(v);
+      }
+      writer.join();
+    }
+    for (const v of message.retransmits) {
+      RetransmitTally.encode(v!, writer.uint32(114).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): FlowInterval {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseFlowInterval();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.endpoints = reader.uint32();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.endDeltaNs = longToNumber(reader.sint64());
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.intervalMs = reader.uint32();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.localPort = reader.uint32();
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.remotePort = reader.uint32();
+            continue;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.direction = reader.int32() as any;
+            continue;
+          }
+          case 7: {
+            if (tag !== 56) {
+              break;
+            }
+
+            message.sessions = longToNumber(reader.uint64());
+            continue;
+          }
+          case 8: {
+            if (tag !== 64) {
+              break;
+            }
+
+            message.failedConnects = longToNumber(reader.uint64());
+            continue;
+          }
+          case 9: {
+            if (tag !== 72) {
+              break;
+            }
+
+            message.txBytes = longToNumber(reader.uint64());
+            continue;
+          }
+          case 10: {
+            if (tag !== 80) {
+              break;
+            }
+
+            message.rxBytes = longToNumber(reader.uint64());
+            continue;
+          }
+          case 11: {
+            if (tag !== 88) {
+              break;
+            }
+
+            message.retransSegs = longToNumber(reader.uint64());
+            continue;
+          }
+          case 12: {
+            if (tag !== 96) {
+              break;
+            }
+
+            message.srttSumUs = longToNumber(reader.uint64());
+            continue;
+          }
+          case 13: {
+            if (tag === 104) {
+              message.durationBuckets.push(reader.uint32());
+
+              continue;
+            }
+
+            if (tag === 106) {
+              const end2 = reader.uint32() + reader.pos;
+              while (reader.pos < end2) {
+                message.durationBuckets.push(reader.uint32());
+              }
+
+              continue;
+            }
+
+            break;
+          }
+          case 14: {
+            if (tag !== 114) {
+              break;
+            }
+
+            message.retransmits.push(RetransmitTally.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): FlowInterval {
+    return {
+      endpoints: isSet(object.endpoints) ? globalThis.Number(object.endpoints) : 0,
+      endDeltaNs: isSet(object.endDeltaNs)
+        ? globalThis.Number(object.endDeltaNs)
+        : isSet(object.end_delta_ns)
+        ? globalThis.Number(object.end_delta_ns)
+        : 0,
+      intervalMs: isSet(object.intervalMs)
+        ? globalThis.Number(object.intervalMs)
+        : isSet(object.interval_ms)
+        ? globalThis.Number(object.interval_ms)
+        : 0,
+      localPort: isSet(object.localPort)
+        ? globalThis.Number(object.localPort)
+        : isSet(object.local_port)
+        ? globalThis.Number(object.local_port)
+        : 0,
+      remotePort: isSet(object.remotePort)
+        ? globalThis.Number(object.remotePort)
+        : isSet(object.remote_port)
+        ? globalThis.Number(object.remote_port)
+        : 0,
+      direction: isSet(object.direction) ? directionFromJSON(object.direction) : 0,
+      sessions: isSet(object.sessions) ? globalThis.Number(object.sessions) : 0,
+      failedConnects: isSet(object.failedConnects)
+        ? globalThis.Number(object.failedConnects)
+        : isSet(object.failed_connects)
+        ? globalThis.Number(object.failed_connects)
+        : 0,
+      txBytes: isSet(object.txBytes)
+        ? globalThis.Number(object.txBytes)
+        : isSet(object.tx_bytes)
+        ? globalThis.Number(object.tx_bytes)
+        : 0,
+      rxBytes: isSet(object.rxBytes)
+        ? globalThis.Number(object.rxBytes)
+        : isSet(object.rx_bytes)
+        ? globalThis.Number(object.rx_bytes)
+        : 0,
+      retransSegs: isSet(object.retransSegs)
+        ? globalThis.Number(object.retransSegs)
+        : isSet(object.retrans_segs)
+        ? globalThis.Number(object.retrans_segs)
+        : 0,
+      srttSumUs: isSet(object.srttSumUs)
+        ? globalThis.Number(object.srttSumUs)
+        : isSet(object.srtt_sum_us)
+        ? globalThis.Number(object.srtt_sum_us)
+        : 0,
+      durationBuckets: globalThis.Array.isArray(object?.durationBuckets)
+        ? object.durationBuckets.map((e: any) => globalThis.Number(e))
+        : globalThis.Array.isArray(object?.duration_buckets)
+        ? object.duration_buckets.map((e: any) => globalThis.Number(e))
+        : [],
+      retransmits: globalThis.Array.isArray(object?.retransmits)
+        ? object.retransmits.map((e: any) => RetransmitTally.fromJSON(e))
+        : [],
+    };
+  },
+
+  toJSON(message: FlowInterval): unknown {
+    const obj: any = {};
+    if (message.endpoints !== 0) {
+      obj.endpoints = Math.round(message.endpoints);
+    }
+    if (message.endDeltaNs !== 0) {
+      obj.endDeltaNs = Math.round(message.endDeltaNs);
+    }
+    if (message.intervalMs !== 0) {
+      obj.intervalMs = Math.round(message.intervalMs);
+    }
+    if (message.localPort !== 0) {
+      obj.localPort = Math.round(message.localPort);
+    }
+    if (message.remotePort !== 0) {
+      obj.remotePort = Math.round(message.remotePort);
+    }
+    if (message.direction !== 0) {
+      obj.direction = directionToJSON(message.direction);
+    }
+    if (message.sessions !== 0) {
+      obj.sessions = Math.round(message.sessions);
+    }
+    if (message.failedConnects !== 0) {
+      obj.failedConnects = Math.round(message.failedConnects);
+    }
+    if (message.txBytes !== 0) {
+      obj.txBytes = Math.round(message.txBytes);
+    }
+    if (message.rxBytes !== 0) {
+      obj.rxBytes = Math.round(message.rxBytes);
+    }
+    if (message.retransSegs !== 0) {
+      obj.retransSegs = Math.round(message.retransSegs);
+    }
+    if (message.srttSumUs !== 0) {
+      obj.srttSumUs = Math.round(message.srttSumUs);
+    }
+    if (message.durationBuckets?.length) {
+      obj.durationBuckets = message.durationBuckets.map((e) => Math.round(e));
+    }
+    if (message.retransmits?.length) {
+      obj.retransmits = message.retransmits.map((e) => RetransmitTally.toJSON(e));
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<FlowInterval>): FlowInterval {
+    return FlowInterval.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<FlowInterval>): FlowInterval {
+    const message = createBaseFlowInterval();
+    message.endpoints = object.endpoints ?? 0;
+    message.endDeltaNs = object.endDeltaNs ?? 0;
+    message.intervalMs = object.intervalMs ?? 0;
+    message.localPort = object.localPort ?? 0;
+    message.remotePort = object.remotePort ?? 0;
+    message.direction = object.direction ?? 0;
+    message.sessions = object.sessions ?? 0;
+    message.failedConnects = object.failedConnects ?? 0;
+    message.txBytes = object.txBytes ?? 0;
+    message.rxBytes = object.rxBytes ?? 0;
+    message.retransSegs = object.retransSegs ?? 0;
+    message.srttSumUs = object.srttSumUs ?? 0;
+    message.durationBuckets = object.durationBuckets?.map((e) => e) || [];
+    message.retransmits = object.retransmits?.map((e) => RetransmitTally.fromPartial(e)) || [];
+    return message;
+  },
+};
+
 function createBaseLossRecord(): LossRecord {
   return { reason: 0, count: 0, detail: "" };
 }
@@ -1516,6 +2014,7 @@ function createBaseBatch(): Batch {
     retransmits: [],
     losses: [],
     counters: undefined,
+    flows: [],
   };
 }
 
@@ -1553,6 +2052,9 @@ export const Batch: MessageFns<Batch> = {
     }
     if (message.counters !== undefined) {
       AgentCounters.encode(message.counters, writer.uint32(90).fork()).join();
+    }
+    for (const v of message.flows) {
+      FlowInterval.encode(v!, writer.uint32(98).fork()).join();
     }
     return writer;
   },
@@ -1658,6 +2160,14 @@ export const Batch: MessageFns<Batch> = {
             message.counters = AgentCounters.decode(reader, reader.uint32());
             continue;
           }
+          case 12: {
+            if (tag !== 98) {
+              break;
+            }
+
+            message.flows.push(FlowInterval.decode(reader, reader.uint32()));
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1703,6 +2213,7 @@ export const Batch: MessageFns<Batch> = {
         ? object.losses.map((e: any) => LossRecord.fromJSON(e))
         : [],
       counters: isSet(object.counters) ? AgentCounters.fromJSON(object.counters) : undefined,
+      flows: globalThis.Array.isArray(object?.flows) ? object.flows.map((e: any) => FlowInterval.fromJSON(e)) : [],
     };
   },
 
@@ -1741,6 +2252,9 @@ export const Batch: MessageFns<Batch> = {
     if (message.counters !== undefined) {
       obj.counters = AgentCounters.toJSON(message.counters);
     }
+    if (message.flows?.length) {
+      obj.flows = message.flows.map((e) => FlowInterval.toJSON(e));
+    }
     return obj;
   },
 
@@ -1762,6 +2276,7 @@ export const Batch: MessageFns<Batch> = {
     message.counters = (object.counters !== undefined && object.counters !== null)
       ? AgentCounters.fromPartial(object.counters)
       : undefined;
+    message.flows = object.flows?.map((e) => FlowInterval.fromPartial(e)) || [];
     return message;
   },
 };

@@ -44,10 +44,13 @@ export const protobufFileName = "tcpscope/v1/query.proto";
  */
 
 export enum EventType {
-  /** EVENT_TYPE_UNSPECIFIED - both */
+  /** EVENT_TYPE_UNSPECIFIED - all */
   EVENT_TYPE_UNSPECIFIED = 0,
+  /** EVENT_TYPE_LIFE - lifespans: one session (life), or as a request also flow records */
   EVENT_TYPE_LIFE = 1,
   EVENT_TYPE_RETRANS = 2,
+  /** EVENT_TYPE_FLOW - one flow's sessions summed over an interval in the agent's kernel */
+  EVENT_TYPE_FLOW = 3,
   UNRECOGNIZED = -1,
 }
 
@@ -62,6 +65,9 @@ export function eventTypeFromJSON(object: any): EventType {
     case 2:
     case "EVENT_TYPE_RETRANS":
       return EventType.EVENT_TYPE_RETRANS;
+    case 3:
+    case "EVENT_TYPE_FLOW":
+      return EventType.EVENT_TYPE_FLOW;
     case -1:
     case "UNRECOGNIZED":
     default:
@@ -77,6 +83,8 @@ export function eventTypeToJSON(object: EventType): string {
       return "EVENT_TYPE_LIFE";
     case EventType.EVENT_TYPE_RETRANS:
       return "EVENT_TYPE_RETRANS";
+    case EventType.EVENT_TYPE_FLOW:
+      return "EVENT_TYPE_FLOW";
     case EventType.UNRECOGNIZED:
     default:
       return "UNRECOGNIZED";
@@ -192,6 +200,12 @@ export interface EventRecord {
   /** retrans */
   state: TcpState;
   caState: CaState;
+  /** flow: tx/rx bytes and retrans_segs are sums, duration_ms the median, srtt_us the mean */
+  sessions: number;
+  failedConnects: number;
+  intervalMs: number;
+  /** retransmit events counted in the kernel */
+  retransmits: number;
 }
 
 export interface HotspotsRequest {
@@ -1596,6 +1610,10 @@ function createBaseEventRecord(): EventRecord {
     srttUs: 0,
     state: 0,
     caState: 0,
+    sessions: 0,
+    failedConnects: 0,
+    intervalMs: 0,
+    retransmits: 0,
   };
 }
 
@@ -1648,6 +1666,18 @@ export const EventRecord: MessageFns<EventRecord> = {
     }
     if (message.caState !== 0) {
       writer.uint32(128).int32(message.caState);
+    }
+    if (message.sessions !== 0) {
+      writer.uint32(136).uint64(message.sessions);
+    }
+    if (message.failedConnects !== 0) {
+      writer.uint32(144).uint64(message.failedConnects);
+    }
+    if (message.intervalMs !== 0) {
+      writer.uint32(152).uint32(message.intervalMs);
+    }
+    if (message.retransmits !== 0) {
+      writer.uint32(160).uint32(message.retransmits);
     }
     return writer;
   },
@@ -1793,6 +1823,38 @@ export const EventRecord: MessageFns<EventRecord> = {
             message.caState = reader.int32() as any;
             continue;
           }
+          case 17: {
+            if (tag !== 136) {
+              break;
+            }
+
+            message.sessions = longToNumber(reader.uint64());
+            continue;
+          }
+          case 18: {
+            if (tag !== 144) {
+              break;
+            }
+
+            message.failedConnects = longToNumber(reader.uint64());
+            continue;
+          }
+          case 19: {
+            if (tag !== 152) {
+              break;
+            }
+
+            message.intervalMs = reader.uint32();
+            continue;
+          }
+          case 20: {
+            if (tag !== 160) {
+              break;
+            }
+
+            message.retransmits = reader.uint32();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1855,6 +1917,18 @@ export const EventRecord: MessageFns<EventRecord> = {
         : isSet(object.ca_state)
         ? caStateFromJSON(object.ca_state)
         : 0,
+      sessions: isSet(object.sessions) ? globalThis.Number(object.sessions) : 0,
+      failedConnects: isSet(object.failedConnects)
+        ? globalThis.Number(object.failedConnects)
+        : isSet(object.failed_connects)
+        ? globalThis.Number(object.failed_connects)
+        : 0,
+      intervalMs: isSet(object.intervalMs)
+        ? globalThis.Number(object.intervalMs)
+        : isSet(object.interval_ms)
+        ? globalThis.Number(object.interval_ms)
+        : 0,
+      retransmits: isSet(object.retransmits) ? globalThis.Number(object.retransmits) : 0,
     };
   },
 
@@ -1908,6 +1982,18 @@ export const EventRecord: MessageFns<EventRecord> = {
     if (message.caState !== 0) {
       obj.caState = caStateToJSON(message.caState);
     }
+    if (message.sessions !== 0) {
+      obj.sessions = Math.round(message.sessions);
+    }
+    if (message.failedConnects !== 0) {
+      obj.failedConnects = Math.round(message.failedConnects);
+    }
+    if (message.intervalMs !== 0) {
+      obj.intervalMs = Math.round(message.intervalMs);
+    }
+    if (message.retransmits !== 0) {
+      obj.retransmits = Math.round(message.retransmits);
+    }
     return obj;
   },
 
@@ -1936,6 +2022,10 @@ export const EventRecord: MessageFns<EventRecord> = {
     message.srttUs = object.srttUs ?? 0;
     message.state = object.state ?? 0;
     message.caState = object.caState ?? 0;
+    message.sessions = object.sessions ?? 0;
+    message.failedConnects = object.failedConnects ?? 0;
+    message.intervalMs = object.intervalMs ?? 0;
+    message.retransmits = object.retransmits ?? 0;
     return message;
   },
 };
