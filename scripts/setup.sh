@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 
 need_pkgs=()
 want() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed' || need_pkgs+=("$1"); }
-for p in bpftrace nftables iproute2 util-linux procps ca-certificates; do want "$p"; done
+for p in bpftrace nftables iproute2 util-linux procps ca-certificates tcpdump ethtool; do want "$p"; done
 # kubectl (for `kubectl tcpscope`): Debian's kubernetes-client, unless a kubectl is already there.
 command -v kubectl >/dev/null 2>&1 || want kubernetes-client
 for p in ${TCPSCOPE_EXTRA_PKGS:-}; do want "$p"; done
