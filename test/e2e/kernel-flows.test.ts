@@ -2,7 +2,9 @@
 // known connections with known byte counts and packet loss on one port; a real agent
 // process (bpftrace) streams to a real collector process; `tcpscope flows -o json` must
 // show exactly those flows with their counts, and the retransmitted segments must equal
-// the kernel's own count for each namespace.
+// the kernel's own count for each namespace. Run twice: with the always-on path (sessions
+// summed per flow in the kernel) and with one event per session: the same answers
+// (test/integration/flow-sums.test.ts checks the in-kernel retransmit counting).
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { after } from 'node:test';
@@ -12,10 +14,12 @@ import { CLI, freePort, type Proc, startProc } from '../lib/procs';
 
 const procs: Proc[] = [];
 let net: TestNet | undefined;
-after(async () => {
-  for (const p of procs) await p.kill('SIGTERM');
+const stopAll = async () => {
+  for (const p of procs.splice(0)) await p.kill('SIGTERM');
   await net?.cleanup();
-});
+  net = undefined;
+};
+after(stopAll);
 
 interface JsonEndpoint { addr: string; port?: number; kind: string; node: string }
 interface JsonFlow {
@@ -25,18 +29,20 @@ interface JsonFlow {
 }
 
 function cli(args: string[]): Promise<string> {
-  return new Promise((resolve, reject) => execFile(process.execPath, [CLI, ...args], { timeout: 30_000 }, (err, out, errOut) => (err ? reject(new Error(`${args.join(' ')}: ${errOut || err.message}`)) : resolve(out))));
+  return new Promise((resolve, reject) => execFile(process.execPath, [CLI, ...args], { timeout: 30_000, maxBuffer: 256 * 1024 * 1024 }, (err, out, errOut) => (err ? reject(new Error(`${args.join(' ')}: ${errOut || err.message}`)) : resolve(out))));
 }
 
 const n = (v: string | number | undefined) => Number(v ?? 0);
 
-kernelTest('agent -> collector -> tcpscope flows -o json: exactly the workload\'s flows, bytes exact, retransmits match the kernel', async (t) => {
+for (const [sessions, retransmitLimit] of [['flows', 1000], ['events', 1000]] as const) {
+kernelTest(`agent (--sessions ${sessions} --retransmit-limit ${retransmitLimit}) -> collector -> tcpscope flows -o json: exactly the workload's flows, bytes exact, retransmits match the kernel`, async (t) => {
+  await stopAll();
   net = await createTestNet(t);
   const [ingest, query, http] = [await freePort(), await freePort(), await freePort()];
   const collector = startProc(['collector', '--grpc-listen', `127.0.0.1:${ingest}`, '--query-listen', `127.0.0.1:${query}`, '--http-listen', `127.0.0.1:${http}`]);
   procs.push(collector);
   await collector.waitFor(/collector: ingest/);
-  const agent = startProc(['agent', '--collector', `127.0.0.1:${ingest}`, '--node-name', 'kernel-node', '--batch-flush-ms', '200']);
+  const agent = startProc(['agent', '--collector', `127.0.0.1:${ingest}`, '--node-name', 'kernel-node', '--batch-flush-ms', '200', '--sessions', sessions, '--retransmit-limit', String(retransmitLimit)]);
   procs.push(agent);
   await agent.waitFor(/agent: tracing/, 60_000);
 
@@ -44,7 +50,7 @@ kernelTest('agent -> collector -> tcpscope flows -o json: exactly the workload\'
   const cleanPort = 18080;
   const lossyPort = 18081;
   const srv = await startWorkloadServer(server, server.addr4, [cleanPort, lossyPort]);
-  await net.dropOnInput(server, lossyPort, 4);
+  await net.dropOnInput(server, lossyPort, 10);
   const clientRetransBefore = await net.retransSegs(client);
   const serverRetransBefore = await net.retransSegs(server);
   const clean = await runWorkloadClient(client, { raddr: server.addr4, rport: cleanPort, conns: 6, upBytes: 3000, downBytes: 70_000, closer: 'alternate' });
@@ -101,4 +107,33 @@ kernelTest('agent -> collector -> tcpscope flows -o json: exactly the workload\'
   const st = JSON.parse(await cli(['status', '-o', 'json', '--collector', `127.0.0.1:${query}`])) as { agents: Array<{ nodeName: string; connected: boolean; kernel?: { retransmitErrField?: boolean } }> };
   const a = st.agents.find((x) => x.nodeName === 'kernel-node');
   assert.equal(a?.connected, true);
+
+  // what the agent sent: flow records on the always-on path, session events otherwise
+  const observed = async (type: string) => {
+    const out: Array<{ type: string; sessions?: string; retransmits?: number; local: JsonEndpoint }> = [];
+    for (const port of [cleanPort, lossyPort]) {
+      const text = await cli(['observe', '--type', type, '--port', String(port), '--since', '10m', '-o', 'json', '--collector', `127.0.0.1:${query}`]);
+      out.push(...text.split('\n').filter(Boolean).map((l) => JSON.parse(l)).filter((e) => e.local.addr === client.addr4 || e.local.addr === server.addr4));
+    }
+    return out;
+  };
+  const flowRecords = await observed('flow');
+  const lifeRecords = await observed('life');
+  if (sessions === 'flows') {
+    assert.ok(flowRecords.length >= 4 && flowRecords.length <= 20, `flow records (${flowRecords.length}): one per flow and interval`);
+    assert.equal(flowRecords.reduce((s, e) => s + n(e.sessions), 0), 20, 'the flow records stand for all 20 session ends');
+    assert.equal(lifeRecords.filter((e) => e.type === 'EVENT_TYPE_LIFE').length, 0, 'no per-session events on the always-on path');
+    // retransmits: one by one up to the limit per interval, the rest counted in the kernel; together all of them
+    const allEvents = flows.reduce((s, f) => s + n(f.retransmitEvents), 0);
+    const oneByOne = (await observed('retrans')).length;
+    const counted = flowRecords.reduce((s, e) => s + n(e.retransmits), 0);
+    process.stdout.write(`# retransmit events: ${oneByOne} one by one, ${counted} counted in the kernel (limit ${retransmitLimit} per interval)\n`);
+    assert.equal(oneByOne + counted, allEvents, 'every retransmit event is either sent or counted');
+    if (retransmitLimit >= allEvents) assert.equal(counted, 0);
+  } else {
+    assert.equal(flowRecords.length, 0);
+    assert.equal(lifeRecords.length, 20, 'one event per session end');
+  }
 }, 240_000);
+}
+
