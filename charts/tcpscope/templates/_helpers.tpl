@@ -70,6 +70,9 @@ bufferMaxBatches: TCPSCOPE_BUFFER_MAX_BATCHES
 bufferMaxBytes: TCPSCOPE_BUFFER_MAX_BYTES
 maxInFlight: TCPSCOPE_MAX_IN_FLIGHT
 mapKeysMax: BPFTRACE_MAP_KEYS_MAX
+sessions: TCPSCOPE_SESSIONS
+flowIntervalMs: TCPSCOPE_FLOW_INTERVAL_MS
+retransmitLimit: TCPSCOPE_RETRANSMIT_LIMIT
 {{- end -}}
 
 {{- define "tcpscope.collectorConfigEnv" -}}
