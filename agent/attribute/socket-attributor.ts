@@ -4,7 +4,9 @@
 // sandbox's namespace, owner at the event's time; a terminating pod's namespace only when a
 // scan after the event still saw it, since its inode may have gone to a new pod), then the
 // local IP at the event's time.
-// An answer that contradicts another source is no answer: unknown, never a guess.
+// An answer that contradicts another source is no answer: unknown, never a guess. A flow
+// sum covers an interval: it is named at the interval's start and end, and a socket whose
+// owner changed in between (a reused network namespace) stays unknown.
 import type { FlowSumRecord, RetransmitRecord, SessionRecord } from '../records';
 import type { PodRef } from '../../gen/tcpscope/v1/events';
 import type { LocalAttributor } from '../agent';
@@ -26,16 +28,33 @@ export class SocketAttributor implements LocalAttributor {
   constructor(private readonly index: LocalPodIndex, private readonly cgroups: CgroupMap | undefined, private readonly netns: NetnsMap) {}
 
   attribute(r: SessionRecord | RetransmitRecord | FlowSumRecord): PodRef | undefined {
-    const t = r.timeUs;
+    if (r.kind !== 'flow-sum') return this.count(this.at(r, r.timeUs));
+    const first = this.at(r, r.startUs);
+    const last = this.at(r, r.timeUs);
+    // a pod deleted (or created) during the interval is named at one end only: that is its flow
+    if (first.pod && last.pod && first.pod.uid !== last.pod.uid) return this.count({ pod: undefined, by: 'conflict' });
+    return this.count(first.pod ? first : last);
+  }
+
+  private count(a: Answer): PodRef | undefined {
+    switch (a.by) {
+      case 'cgroup': this.counters.byCgroup++; break;
+      case 'netns': this.counters.byNetns++; break;
+      case 'ip': this.counters.byIp++; break;
+      case 'conflict': this.counters.conflicts++; this.counters.unattributed++; break;
+      case 'none': this.counters.unattributed++; break;
+    }
+    return a.pod;
+  }
+
+  /** The socket's pod at time t, and how it was found (not counted). */
+  private at(r: SessionRecord | RetransmitRecord | FlowSumRecord, t: number): Answer {
     const alive = (p: LocalPod | undefined) => (p && (p.deletedUs === undefined || t <= p.deletedUs) ? p : undefined);
 
     const cg = r.cgroupId > 1 && this.cgroups ? this.cgroups.lookup(r.cgroupId) : undefined;
     if (cg) {
       const pod = alive(this.index.byPodUid(cg.podUid));
-      if (pod) {
-        this.counters.byCgroup++;
-        return ref(pod, cg.containerId ? this.index.container(pod.uid, cg.containerId)?.name ?? '' : '');
-      }
+      if (pod) return { by: 'cgroup', pod: ref(pod, cg.containerId ? this.index.container(pod.uid, cg.containerId)?.name ?? '' : '') };
     }
     let owner = this.netns.lookup(r.netnsInode, t);
     if (owner && !owner.confirmed) {
@@ -52,24 +71,24 @@ export class SocketAttributor implements LocalAttributor {
     if (uid) {
       const pod = alive(this.index.byPodUid(uid));
       const byIp = pod?.hostNetwork ? undefined : this.index.byIp(r.laddr, t);
-      if (pod && byIp && byIp.uid !== pod.uid) {
-        this.counters.conflicts++;
-        this.counters.unattributed++;
-        return undefined;
-      }
-      if (pod) {
-        this.counters.byNetns++;
-        return ref(pod, pod.containers.filter((c) => !c.init).length === 1 ? pod.containers.find((c) => !c.init)!.name : '');
-      }
+      if (pod && byIp && byIp.uid !== pod.uid) return { by: 'conflict', pod: undefined };
+      if (pod) return { by: 'netns', pod: ref(pod, soleContainer(pod)) };
     }
     const pod = alive(this.index.byIp(r.laddr, t));
-    if (pod && !pod.hostNetwork) {
-      this.counters.byIp++;
-      return ref(pod, pod.containers.filter((c) => !c.init).length === 1 ? pod.containers.find((c) => !c.init)!.name : '');
-    }
-    this.counters.unattributed++;
-    return undefined;
+    if (pod && !pod.hostNetwork) return { by: 'ip', pod: ref(pod, soleContainer(pod)) };
+    return { by: 'none', pod: undefined };
   }
+}
+
+interface Answer {
+  by: 'cgroup' | 'netns' | 'ip' | 'conflict' | 'none';
+  pod: PodRef | undefined;
+}
+
+/** The container's name when the pod has one (non-init) container, else ''. */
+function soleContainer(p: LocalPod): string {
+  const app = p.containers.filter((c) => !c.init);
+  return app.length === 1 ? app[0]!.name : '';
 }
 
 function ref(p: LocalPod, container: string): PodRef {

@@ -120,7 +120,9 @@ async function scenario(t: TestContext, cgroup: CgroupVersion): Promise<void> {
   procs.push(collector);
   await collector.waitFor(/collector: ingest/);
   const agents = [na, nb].map((n) => {
-    const a = startProc(['agent', '--kubernetes', 'true', '--node-name', n.name, '--scope', 'pods', '--collector', `127.0.0.1:${ingest}`, '--batch-flush-ms', '200'], env);
+    const a = startProc(['agent', '--kubernetes', 'true', '--node-name', n.name, '--scope', 'pods', '--collector', `127.0.0.1:${ingest}`, '--batch-flush-ms', '200',
+      // each connection's two ends are checked one by one: per-session events (k8s-hotspots runs the default, flow sums)
+      '--sessions', 'events'], env);
     procs.push(a);
     return a;
   });

@@ -85,10 +85,14 @@ function eventRow(e: EventRecord): HTMLElement {
   const t = new Date(ms);
   const time = `${t.toLocaleTimeString('en-GB', { hour12: false })}.${String(t.getMilliseconds()).padStart(3, '0')}`;
   const retrans = e.type === 'EVENT_TYPE_RETRANS';
+  const flow = e.type === 'EVENT_TYPE_FLOW';
   const local = `${endpointName(e.local)}${e.local?.port ? `:${e.local.port}` : ''}`;
   const remote = `${endpointName(e.remote)}${e.remote?.port ? `:${e.remote.port}` : ''}`;
-  const what = retrans ? stateName(e.state) : e.failedConnect ? 'failed connect' : `tx ${fmtBytes(e.txBytes)} rx ${fmtBytes(e.rxBytes)}`;
-  return h('tr', { class: retrans ? 'retrans' : 'life', 'data-time-ms': ms },
-    h('td', {}, time), h('td', {}, retrans ? 'retrans' : 'session'), h('td', {}, local), h('td', {}, remote),
-    h('td', {}, what), h('td', { class: 'num' }, retrans ? '' : `${fmtNum(e.durationMs, 1)} ms`), h('td', {}, e.node ?? ''));
+  const failed = Number(e.failedConnects ?? 0);
+  const what = retrans ? stateName(e.state)
+    : flow ? `${fmtNum(Number(e.sessions ?? 0))} sessions${failed ? `, ${fmtNum(failed)} failed connects` : ''} in ${fmtNum((e.intervalMs ?? 0) / 1000, 1)} s, tx ${fmtBytes(e.txBytes)} rx ${fmtBytes(e.rxBytes)}`
+    : e.failedConnect ? 'failed connect' : `tx ${fmtBytes(e.txBytes)} rx ${fmtBytes(e.rxBytes)}`;
+  return h('tr', { class: retrans ? 'retrans' : flow ? 'flow' : 'life', 'data-time-ms': ms },
+    h('td', {}, time), h('td', {}, retrans ? 'retrans' : flow ? 'flow sum' : 'session'), h('td', {}, local), h('td', {}, remote),
+    h('td', {}, what), h('td', { class: 'num' }, retrans ? '' : `${flow ? 'median ' : ''}${fmtNum(e.durationMs, 1)} ms`), h('td', {}, e.node ?? ''));
 }

@@ -30,6 +30,8 @@ export interface EventRecord {
   type?: string; timeUnixNs?: string; node?: string; local?: Endpoint; remote?: Endpoint; direction?: string; txBytes?: number;
   rxBytes?: number; durationMs?: number; retransSegs?: number; pid?: number; comm?: string; failedConnect?: boolean; srttUs?: number;
   state?: string; caState?: string;
+  // EVENT_TYPE_FLOW: a flow's sessions summed over an interval in the agent's kernel
+  sessions?: string | number; failedConnects?: string | number; intervalMs?: number; retransmits?: number;
 }
 
 /** Retransmitted segments the way the reports rank them: closed sessions' total_retrans or the events' segments, the larger. */
