@@ -328,9 +328,9 @@ export function lossReasonToJSON(object: LossReason): string {
 export interface Endpoints {
   family: AddressFamily;
   /** 4 or 16 bytes, network order */
-  localAddr: Buffer;
+  localAddr: Uint8Array;
   /** 4 or 16 bytes, network order */
-  remoteAddr: Buffer;
+  remoteAddr: Uint8Array;
   /** sk->__sk_common.skc_net.net->ns.inum */
   netnsInode: number;
   /** sk->sk_cgrp_data.cgroup->kn->id (cgroup v2 inode) */
@@ -479,8 +479,8 @@ export interface Batch {
 function createBaseEndpoints(): Endpoints {
   return {
     family: 0,
-    localAddr: Buffer.alloc(0),
-    remoteAddr: Buffer.alloc(0),
+    localAddr: new Uint8Array(0),
+    remoteAddr: new Uint8Array(0),
     netnsInode: 0,
     cgroupId: 0,
     localPod: 0,
@@ -536,7 +536,7 @@ export const Endpoints: MessageFns<Endpoints> = {
               break;
             }
 
-            message.localAddr = Buffer.from(reader.bytes());
+            message.localAddr = reader.bytes();
             continue;
           }
           case 3: {
@@ -544,7 +544,7 @@ export const Endpoints: MessageFns<Endpoints> = {
               break;
             }
 
-            message.remoteAddr = Buffer.from(reader.bytes());
+            message.remoteAddr = reader.bytes();
             continue;
           }
           case 4: {
@@ -587,15 +587,15 @@ export const Endpoints: MessageFns<Endpoints> = {
     return {
       family: isSet(object.family) ? addressFamilyFromJSON(object.family) : 0,
       localAddr: isSet(object.localAddr)
-        ? Buffer.from(bytesFromBase64(object.localAddr))
+        ? bytesFromBase64(object.localAddr)
         : isSet(object.local_addr)
-        ? Buffer.from(bytesFromBase64(object.local_addr))
-        : Buffer.alloc(0),
+        ? bytesFromBase64(object.local_addr)
+        : new Uint8Array(0),
       remoteAddr: isSet(object.remoteAddr)
-        ? Buffer.from(bytesFromBase64(object.remoteAddr))
+        ? bytesFromBase64(object.remoteAddr)
         : isSet(object.remote_addr)
-        ? Buffer.from(bytesFromBase64(object.remote_addr))
-        : Buffer.alloc(0),
+        ? bytesFromBase64(object.remote_addr)
+        : new Uint8Array(0),
       netnsInode: isSet(object.netnsInode)
         ? globalThis.Number(object.netnsInode)
         : isSet(object.netns_inode)
@@ -643,8 +643,8 @@ export const Endpoints: MessageFns<Endpoints> = {
   fromPartial(object: DeepPartial<Endpoints>): Endpoints {
     const message = createBaseEndpoints();
     message.family = object.family ?? 0;
-    message.localAddr = object.localAddr ?? Buffer.alloc(0);
-    message.remoteAddr = object.remoteAddr ?? Buffer.alloc(0);
+    message.localAddr = object.localAddr ?? new Uint8Array(0);
+    message.remoteAddr = object.remoteAddr ?? new Uint8Array(0);
     message.netnsInode = object.netnsInode ?? 0;
     message.cgroupId = object.cgroupId ?? 0;
     message.localPod = object.localPod ?? 0;
@@ -2282,11 +2282,28 @@ export const Batch: MessageFns<Batch> = {
 };
 
 function bytesFromBase64(b64: string): Uint8Array {
-  return Uint8Array.from(globalThis.Buffer.from(b64, "base64"));
+  if ((globalThis as any).Buffer) {
+    return Uint8Array.from((globalThis as any).Buffer.from(b64, "base64"));
+  } else {
+    const bin = globalThis.atob(b64);
+    const arr = new Uint8Array(bin.length);
+    for (let i = 0; i < bin.length; ++i) {
+      arr[i] = bin.charCodeAt(i);
+    }
+    return arr;
+  }
 }
 
 function base64FromBytes(arr: Uint8Array): string {
-  return globalThis.Buffer.from(arr).toString("base64");
+  if ((globalThis as any).Buffer) {
+    return (globalThis as any).Buffer.from(arr).toString("base64");
+  } else {
+    const bin: string[] = [];
+    arr.forEach((byte) => {
+      bin.push(globalThis.String.fromCharCode(byte));
+    });
+    return globalThis.btoa(bin.join(""));
+  }
 }
 
 type Builtin = Date | Function | Uint8Array | string | number | boolean | undefined;
@@ -2298,7 +2315,7 @@ export type DeepPartial<T> = T extends Builtin ? T
   : Partial<T>;
 
 function longToNumber(int64: { toString(): string }): number {
-  const num = globalThis.Number(int64.toString());
+  const num = typeof int64 === "bigint" ? globalThis.Number(int64) : globalThis.Number(int64.toString());
   if (num > globalThis.Number.MAX_SAFE_INTEGER) {
     throw new globalThis.Error("Value is larger than Number.MAX_SAFE_INTEGER");
   }
