@@ -54,9 +54,19 @@ interface OpenInterval {
 
 /** A non-negative decimal integer, or -1. Faster than a regex and stricter than Number(). */
 function uint(s: string | undefined): number {
-  if (s === undefined || s.length === 0 || s.length > 20) return -1;
+  return s === undefined ? -1 : uintAt(s, 0, s.length);
+}
+
+/** uint() of field k of a line cut by TraceParser.cut(). */
+function fieldAt(line: string, at: Int32Array, k: number): number {
+  return uintAt(line, at[k]!, at[k + 1]! - 1);
+}
+
+/** uint() of s.slice(from, to), without making the substring. */
+function uintAt(s: string, from: number, to: number): number {
+  if (to <= from || to - from > 20) return -1;
   let n = 0;
-  for (let i = 0; i < s.length; i++) {
+  for (let i = from; i < to; i++) {
     const c = s.charCodeAt(i) - 48;
     if (c < 0 || c > 9) return -1;
     n = n * 10 + c;
@@ -103,6 +113,8 @@ export class TraceParser {
   readonly rejected: Record<RejectReason, number> = Object.fromEntries(REJECT_REASONS.map((r) => [r, 0])) as Record<RejectReason, number>;
   private lastFailed = 0;
   private interval: OpenInterval | undefined;
+  /** Where each field of the line being read starts (the fast paths' split, without substrings). */
+  private readonly at = new Int32Array(SESSION_FIELDS + 1);
 
   constructor(public offsetUs = monotonicToEpochOffsetUs()) {}
 
@@ -154,7 +166,75 @@ export class TraceParser {
     return reject('unknown-tag', `unknown line: "${line.slice(0, 80)}"`);
   }
 
+  /**
+   * Finds where the first `n` fields after the tag start (at[1..n]; at[k+1] - 1 ends field k)
+   * and returns false when the line has fewer. Substrings are made only for the fields kept
+   * as strings: numbers are read in place (uintAt). The hot path for well-formed lines.
+   */
+  private cut(line: string, n: number): boolean {
+    const at = this.at;
+    let from = 0;
+    for (let k = 1; k <= n; k++) {
+      const sp = line.indexOf(' ', from);
+      if (sp < 0) return false;
+      at[k] = from = sp + 1;
+    }
+    return true;
+  }
+
+  /** A well-formed session line's record, or undefined: then session() reads it again and says what is wrong. */
+  private sessionFast(line: string): ParseOutcome | undefined {
+    if (!this.cut(line, SESSION_FIELDS - 1)) return undefined;
+    const at = this.at;
+    const famCode = at[3]! - at[2]! === 2 ? line.charCodeAt(at[2]!) : 0;
+    const fam = famCode === 52 /* 4 */ ? 4 : famCode === 54 /* 6 */ ? 6 : 0;
+    if (fam === 0) return undefined;
+    const ns = fieldAt(line, at, 1), lport = fieldAt(line, at, 4), rport = fieldAt(line, at, 6);
+    const tx = fieldAt(line, at, 7), rx = fieldAt(line, at, 8), dur = fieldAt(line, at, 9), retrans = fieldAt(line, at, 10), pid = fieldAt(line, at, 11);
+    const netns = fieldAt(line, at, 12), cgroup = fieldAt(line, at, 13), dir = fieldAt(line, at, 14);
+    const failed = fieldAt(line, at, 15), srtt = fieldAt(line, at, 16), born = fieldAt(line, at, 17);
+    if (ns < 0 || lport < 0 || rport < 0 || tx < 0 || rx < 0 || dur < 0 || retrans < 0 || pid < 0 || netns < 0 || cgroup < 0 || dir < 0 || failed < 0 || srtt < 0 || born < 0) return undefined;
+    if (lport > 65535 || rport > 65535 || dir > 2 || failed > 1 || born > 1) return undefined;
+    const laddr = line.slice(at[3]!, at[4]! - 1), raddr = line.slice(at[5]!, at[6]! - 1);
+    if (!validAddress(laddr, fam) || !validAddress(raddr, fam)) return undefined;
+    return {
+      type: 'record',
+      record: {
+        kind: 'session', timeUs: Math.round(ns / 1000) + this.offsetUs, family: fam, laddr, lport, raddr, rport,
+        txBytes: tx, rxBytes: rx, durationUs: dur, retransSegs: retrans, pid, comm: line.slice(at[SESSION_FIELDS - 1]!), netnsInode: netns, cgroupId: cgroup,
+        direction: dir, failedConnect: failed === 1, srttUs: srtt, bornBeforeTrace: born === 0,
+      },
+    };
+  }
+
+  /** A well-formed retransmit line's record, or undefined: then retransmit() reads it again and says what is wrong. */
+  private retransmitFast(line: string): ParseOutcome | undefined {
+    if (!this.cut(line, RETRANS_FIELDS - 1)) return undefined;
+    const at = this.at;
+    const last = at[RETRANS_FIELDS - 1]!;
+    if (line.indexOf(' ', last) >= 0) return undefined;
+    at[RETRANS_FIELDS] = line.length + 1;
+    const famCode = at[3]! - at[2]! === 2 ? line.charCodeAt(at[2]!) : 0;
+    const fam = famCode === 52 /* 4 */ ? 4 : famCode === 54 /* 6 */ ? 6 : 0;
+    if (fam === 0) return undefined;
+    const ns = fieldAt(line, at, 1), lport = fieldAt(line, at, 4), rport = fieldAt(line, at, 6), state = fieldAt(line, at, 7), ca = fieldAt(line, at, 8);
+    const netns = fieldAt(line, at, 9), cgroup = fieldAt(line, at, 10), dir = fieldAt(line, at, 11), pid = fieldAt(line, at, 12), segs = fieldAt(line, at, 13);
+    if (ns < 0 || lport < 0 || rport < 0 || state < 0 || ca < 0 || netns < 0 || cgroup < 0 || dir < 0 || pid < 0 || segs < 0) return undefined;
+    if (lport > 65535 || rport > 65535 || state < 1 || state > 12 || ca > 5 || dir > 2 || segs < 1 || segs > 65535) return undefined;
+    const laddr = line.slice(at[3]!, at[4]! - 1), raddr = line.slice(at[5]!, at[6]! - 1);
+    if (!validAddress(laddr, fam) || !validAddress(raddr, fam)) return undefined;
+    return {
+      type: 'record',
+      record: {
+        kind: 'retransmit', timeUs: Math.round(ns / 1000) + this.offsetUs, family: fam, laddr, lport, raddr, rport,
+        state, caState: ca, netnsInode: netns, cgroupId: cgroup, direction: dir, pid, segs,
+      },
+    };
+  }
+
   private session(line: string): ParseOutcome {
+    const fast = this.sessionFast(line);
+    if (fast) return fast;
     const f = line.split(' ');
     if (f.length < SESSION_FIELDS) return reject('too-few-fields', `session line has ${f.length} fields, expected ${SESSION_FIELDS} (truncated?)`);
     const ns = uint(f[1]);
@@ -181,6 +261,8 @@ export class TraceParser {
   }
 
   private retransmit(line: string): ParseOutcome {
+    const fast = this.retransmitFast(line);
+    if (fast) return fast;
     const f = line.split(' ');
     if (f.length < RETRANS_FIELDS) return reject('too-few-fields', `retransmit line has ${f.length} fields, expected ${RETRANS_FIELDS} (truncated?)`);
     if (f.length > RETRANS_FIELDS) return reject('too-many-fields', `retransmit line has ${f.length} fields, expected ${RETRANS_FIELDS}`);

@@ -1,0 +1,233 @@
+// Agent user space (PRODUCT.md: >= 300k events/s on one core from bpftrace output to encoded
+// batch): bpftrace's stdout bytes -> lines -> TraceParser -> SocketAttributor (100 pods of a
+// fake node: cgroup tree, /proc, pod index) -> Batcher -> Batch.encode, on one thread, for
+// per-session S lines, R lines and the always-on flow-interval blocks (flow records/s and the
+// sessions/s they stand for). Beside it the limit: bpftrace 0.17 itself printing S lines to
+// /dev/null (root only). Then the real agent process at 50k lines/s (a stand-in bpftrace,
+// a real collector on loopback): its RSS against the 150 MiB bar, and what holds it.
+//
+// Choosing the output format of our programs: the same sessions as printf lines (today's S
+// line), as map dumps (today's flow block; a flow per session, and summed per flow), and in
+// bpftrace's JSON mode (-f json: printf text wrapped in JSON, a map as one JSON object),
+// parsed side by side; and, as root, what bpftrace itself spends printing each format.
+// Conclusion (from the figures in the commit that added this suite): keep the text formats.
+// JSON costs the parser more per session (JSON.parse, then the same field checks on the
+// same strings) and bpftrace more per line (escaping), and buys nothing our line checks do
+// not already give. bpftrace's printing, not our parser, is the ceiling: it prints ~75-100k
+// S lines per CPU-second, ~1/4 of what the agent parses, which is why the always-on path sums
+// per flow in the kernel; there map dumps cost bpftrace ~7 µs an entry, so summed flows win
+// as soon as a flow carries more than ~1 session per interval, and lose when every flow is a
+// single session (then per-session printf is cheaper for bpftrace than 5-6 map entries).
+// `npm run bench -- --only=agent-pipeline [--quick]`
+import { bpftraceUnavailable, jsonSample, mapPrintLimit, printfLimit, type PrintLimit } from '../lib/agent/bpftrace-limit';
+import { heldBatchMemory } from '../lib/agent/batch-memory';
+import { createFakeNode } from '../lib/agent/fake-node';
+import { JsonTraceParser } from '../lib/agent/json-format';
+import { runPipeline, STAGES, timeBest } from '../lib/agent/pipeline';
+import { runRealAgent } from '../lib/agent/real-agent';
+import {
+  chunks, intervalJson, intervalText, jsonMap, jsonPrintf, retransmitLine, sessionLine, sumIntervals, toBytes, TrafficModel, type Session,
+} from '../lib/agent/traffic';
+import { TraceParser } from '../../agent/bpftrace/parse';
+import type { TraceRecord } from '../../agent/records';
+import type { BenchContext, BenchRow, BenchSuite } from '../report';
+
+const B = 'agent';
+const BAR = '>= 300k lines/s';
+const SESSIONS_PER_S = 20_000; // of the fake node: with 1 s flow intervals, ~13 sessions a flow
+
+/** Sessions a second represented by parsed records (flow sums count their sessions and failed connects). */
+function sessionsOf(records: TraceRecord[]): number {
+  let n = 0;
+  for (const r of records) {
+    if (r.kind === 'session') n++;
+    else if (r.kind === 'flow-sum') n += r.sessions + r.failedConnects;
+  }
+  return n;
+}
+
+/** Parses text lines with one TraceParser; returns the sessions represented. */
+function parseText(lines: readonly string[]): number {
+  const p = new TraceParser(1_700_000_000_000_000);
+  let n = 0;
+  for (const l of lines) {
+    const o = p.parse(l);
+    if (o.type === 'record') n += sessionsOf([o.record]);
+    else if (o.type === 'records') n += sessionsOf(o.records);
+    else if (o.type === 'reject') throw new Error(`format comparison: rejected ${o.reason}: ${o.message}`);
+  }
+  return n;
+}
+
+function parseJson(lines: readonly string[]): number {
+  const text = new TraceParser(1_700_000_000_000_000);
+  const p = new JsonTraceParser(text);
+  let n = 0;
+  const emit = (r: TraceRecord) => {
+    if (r.kind === 'session') n++;
+    else if (r.kind === 'flow-sum') n += r.sessions + r.failedConnects;
+  };
+  for (const l of lines) p.parse(l, emit);
+  if (p.rejected || text.rejectedTotal) throw new Error(`format comparison: JSON lines rejected (${p.rejected + text.rejectedTotal})`);
+  return n;
+}
+
+const bytesOf = (lines: readonly string[]) => lines.reduce((n, l) => n + Buffer.byteLength(l) + 1, 0);
+
+/** Our renderers beside bpftrace -f json's real output for the same values: they must agree. */
+async function checkJsonShapes(ctx: BenchContext): Promise<string> {
+  const real = await jsonSample();
+  const s: Session = {
+    ns: 5000000000000, laddr: '10.244.0.2', lport: 41234, raddr: '10.96.0.7', rport: 8080, tx: 1234, rx: 56789, durUs: 1200, retrans: 0, pid: 1000,
+    netns: 4026532001, cgroup: 9001, dir: 1, failed: 0, srttUs: 150, born: 1, comm: 'app',
+  };
+  const key = [9001, 4026532001, '10.244.0.2', '10.96.0.7', 0, 8080, 1];
+  const ours = [
+    jsonPrintf(sessionLine(s)),
+    jsonPrintf(retransmitLine({ ns: 5000000000001, laddr: '10.244.0.2', lport: 41234, raddr: '10.96.0.7', rport: 8080, state: 1, ca: 4, netns: 4026532001, cgroup: 9001, dir: 1, pid: 0, segs: 3 })),
+    jsonPrintf('F 4000000000000 5000000000000'),
+    jsonMap('@ls0', [[key, 1]]),
+    jsonMap('@lt0', [[key, 1234]]),
+    jsonMap('@lh0', [[[...key, 41], 1]]),
+    '{"type": "map", "data": {"@lc0": 1}}',
+    jsonPrintf('G 5500000000000'),
+  ];
+  if (real.join('\n') !== ours.join('\n')) throw new Error(`bpftrace -f json prints other shapes than the benchmark renders:\nbpftrace:\n${real.join('\n')}\nours:\n${ours.join('\n')}`);
+  ctx.log(`agent: JSON shapes checked against bpftrace -f json (${real.length} lines: printf, maps with 7 and 8 keys, a scalar; an empty map prints nothing)`);
+  return 'checked against bpftrace -f json in this run';
+}
+
+export async function benchAgentPipeline(ctx: BenchContext): Promise<BenchRow[]> {
+  const rows: BenchRow[] = [];
+  const node = createFakeNode(100);
+  try {
+    const N = ctx.quick ? 100_000 : 400_000;
+    const rounds = ctx.quick ? 1 : 3;
+    const model = new TrafficModel(node, 42);
+    const sessions = Array.from({ length: N }, () => model.session(SESSIONS_PER_S));
+    const sLines = sessions.map(sessionLine);
+    const rLines = Array.from({ length: N }, () => retransmitLine(model.retransmit()));
+    const ivs = sumIntervals(sessions, 1000);
+    const flowLines = ivs.flatMap((iv, i) => intervalText(iv, (i & 1) as 0 | 1));
+    const flowsPerIv = ivs.reduce((n, iv) => n + iv.maps.get('@ls')!.size, 0) / ivs.length;
+    const sessionsPerFlow = N / ivs.reduce((n, iv) => n + new Set([...iv.maps.get('@ls')!.keys(), ...iv.maps.get('@lf')!.keys()]).size, 0);
+    ctx.log(`agent: ${N} sessions of 100 pods at ${SESSIONS_PER_S}/s: ${ivs.length} flow intervals of ~${flowsPerIv.toFixed(0)} flows, ${sessionsPerFlow.toFixed(1)} sessions a flow, ${(flowLines.length / N).toFixed(2)} map lines a session`);
+
+    // ---- the pipeline, bytes to encoded batches ----
+    const sets: Array<{ name: string; lines: string[] }> = [
+      { name: 'S lines (a session each)', lines: sLines },
+      { name: 'R lines (a retransmit each)', lines: rLines },
+      { name: `flow blocks (${sessionsPerFlow.toFixed(1)} sessions a flow)`, lines: flowLines },
+    ];
+    let limit: PrintLimit | undefined;
+    const why = bpftraceUnavailable();
+    if (!why) {
+      limit = await printfLimit({ seconds: ctx.quick ? 3 : 6 });
+      ctx.log(`agent: bpftrace printf limit: ${limit.perSecond.toFixed(0)} lines/s at ${(limit.cpu * 100).toFixed(0)}% of a core = ${limit.perCpuSecond.toFixed(0)} lines per CPU-second (${limit.bytesPerItem.toFixed(0)} B a line)`);
+    } else ctx.log(`agent: bpftrace printf limit skipped: ${why}`);
+    for (const set of sets) {
+      const data = chunks(toBytes(set.lines));
+      const t = timeBest(rounds, () => runPipeline(data, node.attributor, 'encode'));
+      const c = t.result;
+      if (c.rejected) throw new Error(`agent pipeline: ${c.rejected} lines rejected in ${set.name}`);
+      const linesPerS = c.lines / t.cpuS;
+      ctx.log(`agent: ${set.name}: ${c.lines} lines in ${t.cpuS.toFixed(2)} s CPU (${t.wallS.toFixed(2)} s wall), ${c.batches} batches, ${(c.bytes / Math.max(1, set.lines === flowLines ? c.flowRecords : c.sessions + c.retransmits)).toFixed(1)} B a record encoded, ${c.attributed} attributed`);
+      rows.push({
+        bench: B, figure: `pipeline, one core: ${set.name}`, value: linesPerS, unit: 'lines/s',
+        ...(limit ? { peer: 'bpftrace printing S lines (per CPU-s)', peerValue: limit.perCpuSecond, ratio: linesPerS / limit.perCpuSecond } : {}),
+        bar: BAR, met: linesPerS >= 300_000,
+      });
+      if (set.lines === flowLines) {
+        rows.push({ bench: B, figure: 'pipeline, one core: flow records', value: c.flowRecords / t.cpuS, unit: 'records/s' });
+        rows.push({ bench: B, figure: 'pipeline, one core: sessions the flow records stand for', value: c.sessions / t.cpuS, unit: 'sessions/s', bar: '>= 300k events/s', met: c.sessions / t.cpuS >= 300_000 });
+      }
+    }
+    if (!limit) rows.push({ bench: B, figure: `bpftrace printing S lines: skipped (${why})`, value: NaN, unit: '' });
+    else {
+      rows.push({ bench: B, figure: 'bpftrace alone printing S lines, -B line, to /dev/null (per CPU-second)', value: limit.perCpuSecond, unit: 'lines/s' });
+      rows.push({ bench: B, figure: 'bpftrace alone printing S lines: wall rate, CPU it had', value: limit.perSecond, unit: `lines/s @${(limit.cpu * 100).toFixed(0)}% CPU` });
+    }
+
+    // where the time goes, S lines: each stage added in turn
+    const sData = chunks(toBytes(sLines));
+    let prev = 0;
+    const stageUs: string[] = [];
+    for (const st of STAGES) {
+      const t = timeBest(rounds, () => runPipeline(sData, node.attributor, st));
+      const us = (t.cpuS / N) * 1e6;
+      stageUs.push(`${st} +${(us - prev).toFixed(2)}`);
+      rows.push({ bench: B, figure: `S lines up to ${st}`, value: N / t.cpuS, unit: 'lines/s' });
+      prev = us;
+    }
+    ctx.log(`agent: µs a S line by stage: ${stageUs.join(', ')} (total ${prev.toFixed(2)})`);
+
+    // ---- output formats, the same sessions: parse only ----
+    const perSessionIvs = sumIntervals(sessions, 1000, true);
+    const formats: Array<{ name: string; lines: string[]; json: boolean }> = [
+      { name: 'printf text (S line, today)', lines: sLines, json: false },
+      { name: 'printf in JSON mode', lines: sLines.map(jsonPrintf), json: true },
+      { name: 'map dump text, a flow per session', lines: perSessionIvs.flatMap((iv, i) => intervalText(iv, (i & 1) as 0 | 1)), json: false },
+      { name: 'map dump in JSON mode, a flow per session', lines: perSessionIvs.flatMap((iv, i) => intervalJson(iv, (i & 1) as 0 | 1)), json: true },
+      { name: `map dump text, summed per flow (today; ${sessionsPerFlow.toFixed(1)}/flow)`, lines: flowLines, json: false },
+      { name: `map dump in JSON mode, summed per flow (${sessionsPerFlow.toFixed(1)}/flow)`, lines: ivs.flatMap((iv, i) => intervalJson(iv, (i & 1) as 0 | 1)), json: true },
+    ];
+    const shapes = why ? 'JSON shapes as bpftrace 0.17 prints them (not checked: no bpftrace here)' : await checkJsonShapes(ctx);
+    const parsed: Array<{ name: string; perS: number; bytes: number }> = [];
+    for (const f of formats) {
+      const t = timeBest(rounds, () => (f.json ? parseJson(f.lines) : parseText(f.lines)));
+      if (t.result !== N) throw new Error(`format ${f.name}: parsed ${t.result} sessions, expected ${N}`);
+      parsed.push({ name: f.name, perS: N / t.cpuS, bytes: bytesOf(f.lines) / N });
+    }
+    const base = parsed[0]!;
+    for (const p of parsed) {
+      rows.push({ bench: 'format', figure: `parse: ${p.name} (${p.bytes.toFixed(0)} B a session)`, value: p.perS, unit: 'sessions/s', peer: 'printf text', peerValue: base.perS, ratio: p.perS / base.perS });
+    }
+    ctx.log(`agent: format comparison, ${shapes}`);
+
+    // bpftrace's side of each format: what printing costs it, per session
+    if (!why && !ctx.quick) {
+      const printfJson = await printfLimit({ seconds: 5, json: true });
+      const mapText = await mapPrintLimit({ seconds: 4, entries: 20_000 });
+      const mapJson = await mapPrintLimit({ seconds: 4, entries: 20_000, json: true });
+      const entriesPerSession = (ivList: typeof ivs) => ivList.reduce((n, iv) => n + [...iv.maps.values()].reduce((m, x) => m + x.size, 0), 0) / N;
+      const eps1 = entriesPerSession(perSessionIvs), epsN = entriesPerSession(ivs);
+      const sides: Array<[string, number, number]> = [
+        ['printf text (S line, today)', limit!.perCpuSecond, parsed[0]!.perS],
+        ['printf in JSON mode', printfJson.perCpuSecond, parsed[1]!.perS],
+        [`map dump text, a flow per session (${eps1.toFixed(1)} entries)`, mapText.perCpuSecond / eps1, parsed[2]!.perS],
+        [`map dump in JSON mode, a flow per session`, mapJson.perCpuSecond / eps1, parsed[3]!.perS],
+        [`map dump text, summed per flow (today; ${epsN.toFixed(2)} entries a session)`, mapText.perCpuSecond / epsN, parsed[4]!.perS],
+        ['map dump in JSON mode, summed per flow', mapJson.perCpuSecond / epsN, parsed[5]!.perS],
+      ];
+      ctx.log(`agent: bpftrace map print: text ${mapText.perCpuSecond.toFixed(0)}, JSON ${mapJson.perCpuSecond.toFixed(0)} entries per CPU-second; printf JSON ${printfJson.perCpuSecond.toFixed(0)} lines per CPU-second`);
+      const us = (bt: number, parse: number) => 1e6 / bt + 1e6 / parse;
+      const today = us(sides[0]![1], sides[0]![2]);
+      for (const [name, bt, parse] of sides) {
+        rows.push({ bench: 'format', figure: `bpftrace printing: ${name}`, value: bt, unit: 'sessions/CPU-s' });
+        rows.push({ bench: 'format', figure: `CPU a session, bpftrace print + agent parse: ${name}`, value: us(bt, parse), unit: 'µs', peer: 'printf text', peerValue: today, ratio: us(bt, parse) / today });
+      }
+    }
+
+    // ---- memory: what a buffered batch holds, then the real agent at 50k lines/s ----
+    const held = heldBatchMemory(sLines, node.attributor, ctx.quick ? 10 : 40);
+    rows.push({ bench: B, figure: `heap per unacknowledged batch held (${held.eventsPerBatch.toFixed(0)} events, Batch objects)`, value: held.heapPerBatch / 1048576, unit: 'MiB', peer: 'its encoded size', peerValue: held.encodedPerBatch / 1048576, ratio: held.heapPerBatch / held.encodedPerBatch });
+
+    if (process.getuid?.() !== 0) {
+      rows.push({ bench: B, figure: 'real agent RSS at 50k lines/s: skipped (not root: the agent\'s preflight needs root)', value: NaN, unit: '' });
+    } else {
+      const idle = await runRealAgent({ linesPerS: 1, seconds: ctx.quick ? 3 : 5 });
+      const run = await runRealAgent({ linesPerS: 50_000, seconds: ctx.quick ? 5 : 20 });
+      ctx.log(`agent: real agent at 50k lines/s: printed ${run.printedPerS.toFixed(0)}/s, agent handled ${run.agentEventsPerS.toFixed(0)} events/s, collector counted ${run.deliveredPerS.toFixed(0)}/s; agent CPU ${(run.cpu * 100).toFixed(0)}%; RSS max ${run.rssMaxMiB.toFixed(0)} mean ${run.rssMeanMiB.toFixed(0)} MiB, heap used max ${run.heapUsedMiBMax.toFixed(0)} MiB, buffered max ${run.bufferedBatchesMax} batches (${run.bufferedMiBMax.toFixed(1)} MiB encoded)`);
+      rows.push({ bench: B, figure: `real agent RSS at 50k lines/s (max of ${run.samples} samples)`, value: run.rssMaxMiB, unit: 'MiB', peer: 'idle agent', peerValue: idle.rssMaxMiB, ratio: run.rssMaxMiB / idle.rssMaxMiB, bar: '<= 150 MiB', met: run.rssMaxMiB <= 150 });
+      rows.push({ bench: B, figure: 'real agent at 50k lines/s: events handled', value: run.agentEventsPerS, unit: 'events/s', peer: 'lines printed', peerValue: run.printedPerS, ratio: run.agentEventsPerS / run.printedPerS });
+      rows.push({ bench: B, figure: 'real agent at 50k lines/s: CPU', value: run.cpu * 100, unit: '% of a core' });
+      rows.push({ bench: B, figure: 'real agent at 50k lines/s: V8 heap used (max)', value: run.heapUsedMiBMax, unit: 'MiB' });
+      rows.push({ bench: B, figure: 'real agent at 50k lines/s: unacknowledged batches (max)', value: run.bufferedBatchesMax, unit: 'batches' });
+    }
+  } finally {
+    node.close();
+  }
+  return rows;
+}
+
+export const suite: BenchSuite = { name: 'agent-pipeline', order: 30, run: benchAgentPipeline };
