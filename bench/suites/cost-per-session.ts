@@ -22,7 +22,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { generateProgram, type KernelFormats, readKernelFormats } from '../../agent/bpftrace/program';
 import { lossStep, type LossStep } from '../lib/cost/loss-onset';
-import { enableBpfStats } from '../lib/cost/cpu';
+import { enableBpfStats, processTicks } from '../lib/cost/cpu';
 import { type Measurement, measure, startLoadServer } from '../lib/cost/measure';
 import { ProcessGroups } from '../lib/cost/process-group';
 import { createTestbed, type Testbed } from '../lib/cost/testbed';
@@ -52,7 +52,7 @@ interface Plan {
 function plan(quick: boolean): Plan {
   return quick
     ? { rates: [1000], runs: 1, warmupMs: 500, measureMs: 2000, saturationRuns: 1, saturationMs: 2000, lossRates: [1000, 0], lossSeconds: 2 }
-    : { rates: [1000, 4000, 10000], runs: 3, warmupMs: 1000, measureMs: 6000, saturationRuns: 5, saturationMs: 5000, lossRates: [1000, 2000, 4000, 6000, 8000, 10000, 0], lossSeconds: 4 };
+    : { rates: [1000, 4000, 10000], runs: 3, warmupMs: 1000, measureMs: 5000, saturationRuns: 5, saturationMs: 5000, lossRates: [1000, 2000, 4000, 6000, 8000, 10000, 0], lossSeconds: 4 };
 }
 
 const PACED_CONCURRENCY = 256;
@@ -125,47 +125,63 @@ export async function benchCostPerSession(ctx: BenchContext): Promise<BenchRow[]
     ctx.log(`testbed ${bed.clientNs} (${bed.clientAddr}) <-> ${bed.serverNs} (${bed.serverAddr}) over veth`);
     const env: TracerEnv = { groups, bed, formats: formats!, tmpDir, log: ctx.log };
     const server = await startLoadServer(groups, bed);
+    const theBed = bed;
+    const applyOffloads = (on: boolean): string => {
+      if (!haveEthtool) return 'offloads as the kernel set them (no ethtool)';
+      try {
+        theBed.setOffloads(on);
+        return theBed.offloadState();
+      } catch (err) {
+        const why = err instanceof Error ? err.message.split('\n')[0]! : String(err);
+        skipped(`offloads could not be turned ${on ? 'on' : 'off'}: ${why}`);
+        return `offloads unchanged (${why})`;
+      }
+    };
 
-    // ---- CPU per session: profiles x runs x (untraced, columns...) x rates --------------------
+    // ---- CPU per session: profiles x runs x rates x (untraced, columns...) ---------------------
+    // Every column at one rate runs back to back (a tracer is started for each), so drift on
+    // this shared machine falls on all columns of a rate alike; the runs repeat the cycle.
     const all: Array<{ key: TracerKey; label: string }> = [{ key: 'untraced', label: 'untraced' }, ...columns];
     const results = new Map<string, Measurement[]>(); // `${profile}|${rate}|${key}` -> one per run
     const failed = new Map<TracerKey, string>();
     const total = PROFILES.length * p.runs * all.length * p.rates.length;
     let done = 0;
     for (const prof of PROFILES) {
-      if (haveEthtool) bed.setOffloads(prof.offloads);
-      ctx.log(`profile ${prof.name}: ${haveEthtool ? bed.offloadState() : 'offloads as the kernel set them'}`);
+      ctx.log(`profile ${prof.name}: ${applyOffloads(prof.offloads)}`);
       // the server's code paths compiled (JIT) before anything is measured
       await measure(groups, bed, server, { rate: 0, size: prof.size, warmupMs: 0, measureMs: ctx.quick ? 1000 : 2000, concurrency: UNPACED_CONCURRENCY }, []);
       for (let run = 1; run <= p.runs; run++) {
-        for (const col of all) {
-          if (failed.has(col.key)) {
-            done += p.rates.length;
-            continue;
-          }
-          let tracer: RunningTracer | undefined;
-          try {
-            const spec = columns.find((c) => c.key === col.key);
-            const ts = Date.now();
-            if (spec) tracer = await spec.start(env);
-            if (spec) ctx.log(`  ${col.label}: attached in ${((Date.now() - ts) / 1000).toFixed(1)} s`);
-            for (const rate of p.rates) {
+        for (const rate of p.rates) {
+          for (const col of all) {
+            done++;
+            if (failed.has(col.key)) continue;
+            let tracer: RunningTracer | undefined;
+            try {
+              const spec = columns.find((c) => c.key === col.key);
+              const ts = Date.now();
+              if (spec) {
+                tracer = await spec.start(env);
+                await settle(tracer.pids);
+              }
+              const readyS = (Date.now() - ts) / 1000;
               const m = await measure(groups, bed, server, { rate, size: prof.size, warmupMs: p.warmupMs, measureMs: p.measureMs, concurrency: PACED_CONCURRENCY }, tracer?.pids ?? []);
               const k = `${prof.name}|${rate}|${col.key}`;
               results.set(k, [...(results.get(k) ?? []), m]);
-              done++;
-              ctx.log(`  [${done}/${total}] ${prof.name} run ${run} ${col.label} @${rateText(rate)}: ${fmt(m.rate)}/s achieved, ` +
-                `${m.processUs.toFixed(1)} µs/session (load ${m.loadUs.toFixed(1)} + tracer ${m.tracerUs.toFixed(1)}; BPF ${m.bpfUs.toFixed(1)}), machine ${m.machineUs.toFixed(1)}, ` +
-                `softirq ${m.softirqUs.toFixed(1)}, kernel threads ${m.kthreadsUs.toFixed(1)} (ksoftirqd ${m.ksoftirqdUs.toFixed(1)})${m.errors ? `, ${m.errors} errors ${JSON.stringify(m.exit.errorCodes)}` : ''} (${((Date.now() - t0) / 1000).toFixed(0)} s)`);
-            }
-          } catch (err) {
-            const why = err instanceof Error ? err.message.split('\n')[0]! : String(err);
-            failed.set(col.key, why);
-            ctx.log(`  ${col.label} failed, left out from here on: ${why}`);
-          } finally {
-            if (tracer) {
-              const notes = await tracer.stop();
-              if (notes.length) ctx.log(`  ${col.label} on stop: ${notes.join('; ')}`);
+              ctx.log(`  [${done}/${total}] ${prof.name} run ${run} @${rateText(rate)} ${col.label}${spec ? ` (ready in ${readyS.toFixed(1)} s)` : ''}: ` +
+                `${fmt(m.rate)}/s achieved, ${m.processUs.toFixed(1)} µs/session (load ${m.loadUs.toFixed(1)} + tracer ${m.tracerUs.toFixed(1)}; BPF ${m.bpfUs.toFixed(1)}` +
+                `${m.bpfMisses ? `, ${m.bpfMisses} BPF runs skipped` : ''}), machine ${m.machineUs.toFixed(1)}, softirq ${m.softirqUs.toFixed(1)}, ` +
+                `kernel threads ${m.kthreadsUs.toFixed(1)} (ksoftirqd ${m.ksoftirqdUs.toFixed(1)}), ${m.retransPerK.toFixed(1)} retransmits/1000 sessions` +
+                `${m.foreignBpftraces ? `, ${m.foreignBpftraces} other bpftrace running (their BPF ${m.foreignBpfUs.toFixed(1)} µs/session)` : ''}` +
+                `${m.errors ? `, ${m.errors} errors ${JSON.stringify(m.exit.errorCodes)}` : ''} (${((Date.now() - t0) / 1000).toFixed(0)} s)`);
+            } catch (err) {
+              const why = err instanceof Error ? err.message.split('\n')[0]! : String(err);
+              failed.set(col.key, why);
+              ctx.log(`  ${col.label} failed, left out from here on: ${why}`);
+            } finally {
+              if (tracer) {
+                const notes = await tracer.stop();
+                if (notes.length) ctx.log(`    ${col.label} on stop: ${notes.join('; ')}`);
+              }
             }
           }
         }
@@ -180,6 +196,17 @@ export async function benchCostPerSession(ctx: BenchContext): Promise<BenchRow[]
       rows.push({ bench: B, figure: `"summed" column program: ${summedShape.summary}`, value: summedShape.flowSums.length, unit: 'flow-sum maps' });
     }
     rows.push(...cpuRows(results, all, p.rates));
+    const every = [...results.values()].flat();
+    const shared = every.filter((m) => m.foreignBpftraces > 0);
+    const others = median(every.map((m) => ((m.machineUs - m.processUs) * m.rate) / 1e6));
+    rows.push({
+      bench: B, figure: 'CPU busy with other work during the windows (machine-wide minus ours, median): how noisy this run was', value: others, unit: 'cores',
+      peer: 'cores on this machine', peerValue: os.cpus().length, ratio: others / os.cpus().length,
+    });
+    rows.push({
+      bench: B, figure: `measurements with someone else's bpftrace running (their probes fire on our sessions too; median ${median(shared.map((m) => m.foreignBpfUs)).toFixed(1)} µs/session of their BPF time)`,
+      value: shared.length, unit: `of ${every.length}`,
+    });
     for (const prof of PROFILES) {
       ctx.curve({
         title: `added CPU per session, ${prof.name} sessions`, x: 'sessions/s (achieved)', y: 'µs per session (per-process)',
@@ -195,7 +222,7 @@ export async function benchCostPerSession(ctx: BenchContext): Promise<BenchRow[]
 
     // ---- (a) connection rate at saturation (unpaced), 100 B sessions ---------------------------
     const satCols = [{ key: 'untraced' as TracerKey, label: 'untraced' }, ...columns.filter((c) => c.key === 'per-event' || c.key === 'tcpscope')];
-    if (haveEthtool) bed.setOffloads(true);
+    applyOffloads(true);
     const sat = new Map<TracerKey, number[]>();
     for (let r = 1; r <= p.saturationRuns; r++) {
       for (const col of satCols) {
@@ -203,7 +230,10 @@ export async function benchCostPerSession(ctx: BenchContext): Promise<BenchRow[]
         const spec = columns.find((c) => c.key === col.key);
         let tracer: RunningTracer | undefined;
         try {
-          if (spec) tracer = await spec.start(env);
+          if (spec) {
+            tracer = await spec.start(env);
+            await settle(tracer.pids);
+          }
           const m = await measure(groups, bed, server, { rate: 0, size: 100, warmupMs: 1000, measureMs: p.saturationMs, concurrency: UNPACED_CONCURRENCY }, tracer?.pids ?? []);
           sat.set(col.key, [...(sat.get(col.key) ?? []), m.rate]);
           ctx.log(`  saturation ${r}/${p.saturationRuns} ${col.label}: ${fmt(m.rate)} sessions/s, ${m.processUs.toFixed(1)} µs/session${m.errors ? `, ${m.errors} errors` : ''}`);
@@ -224,7 +254,7 @@ export async function benchCostPerSession(ctx: BenchContext): Promise<BenchRow[]
           const s = await lossStep(env, server, target, 100, p.lossSeconds);
           steps.push(s);
           ctx.log(`  loss @${rateText(target)}: ${fmt(s.achieved)}/s achieved, made ${s.made}, printed ${s.printedClient} client + ${s.printedServer} server, ` +
-            `Lost ${s.lostEvents} events, bpftrace ${(s.tracerCpuShare * 100).toFixed(0)}% of a core`);
+            `"Lost" ${s.lostEvents} events, ${s.recursionMisses} BPF runs skipped (recursion), bpftrace ${(s.tracerCpuShare * 100).toFixed(0)}% of a core`);
         } catch (err) {
           ctx.log(`  loss @${rateText(target)} failed: ${err instanceof Error ? err.message.split('\n')[0] : String(err)}`);
         }
@@ -244,7 +274,28 @@ export async function benchCostPerSession(ctx: BenchContext): Promise<BenchRow[]
   }
 }
 
-interface Added { rate: number; processUs: number; machineUs: number; tracerUs: number; bpfUs: number; runs: number }
+/** Waits (at most 10 s) until the tracer's processes have used at most one tick in half a second: their start-up work stays out of the windows. */
+async function settle(pids: number[]): Promise<void> {
+  const ticks = () => pids.reduce((n, p) => n + (processTicks(p) ?? 0), 0);
+  const end = Date.now() + 10_000;
+  let last = ticks();
+  while (Date.now() < end) {
+    await new Promise((r) => setTimeout(r, 500));
+    const now = ticks();
+    if (now - last <= 1) return;
+    last = now;
+  }
+}
+
+interface Added { rate: number; processUs: number; machineUs: number; tracerUs: number; bpfUs: number; bpfMisses: number; spread: string; runs: number }
+
+/** "a-b" over the runs' values (µs/session), or the one value. */
+function spread(xs: number[]): string {
+  const v = xs.filter(Number.isFinite);
+  if (!v.length) return '-';
+  const lo = Math.min(...v), hi = Math.max(...v);
+  return v.length === 1 ? lo.toFixed(0) : `${lo.toFixed(0)}-${hi.toFixed(0)}`;
+}
 
 /**
  * A column's added CPU per session: the median of its runs minus the median of the untraced
@@ -258,8 +309,8 @@ function added(results: Map<string, Measurement[]>, profile: string, rate: numbe
     rate: med(col, (m) => m.rate),
     processUs: med(col, (m) => m.processUs) - med(base, (m) => m.processUs),
     machineUs: med(col, (m) => m.machineUs) - med(base, (m) => m.machineUs),
-    tracerUs: med(col, (m) => m.tracerUs), bpfUs: med(col, (m) => m.bpfUs),
-    runs: base.length ? col.length : 0,
+    tracerUs: med(col, (m) => m.tracerUs), bpfUs: med(col, (m) => m.bpfUs), bpfMisses: col.reduce((n, m) => n + m.bpfMisses, 0),
+    spread: spread(col.map((m) => m.processUs)), runs: base.length ? col.length : 0,
   };
 }
 
@@ -273,7 +324,7 @@ function cpuRows(results: Map<string, Measurement[]>, all: Array<{ key: TracerKe
       const med = (f: (m: Measurement) => number) => median(base.map(f));
       const bp = med((m) => m.processUs), bm = med((m) => m.machineUs);
       rows.push({
-        bench: B, figure: `${at} untraced: CPU/session of client+server (${fmt(med((m) => m.rate))}/s achieved; softirq ${med((m) => m.softirqUs).toFixed(1)} µs, kernel threads ${med((m) => m.kthreadsUs).toFixed(1)} µs, ksoftirqd ${med((m) => m.ksoftirqdUs).toFixed(1)} µs)`,
+        bench: B, figure: `${at} untraced: CPU/session of client+server (${fmt(med((m) => m.rate))}/s achieved; runs ${spread(base.map((m) => m.processUs))} µs; softirq ${med((m) => m.softirqUs).toFixed(1)} µs, kernel threads ${med((m) => m.kthreadsUs).toFixed(1)} µs, ksoftirqd ${med((m) => m.ksoftirqdUs).toFixed(1)} µs)`,
         value: bp, unit: 'µs', peer: 'machine-wide busy (/proc/stat)', peerValue: bm, ratio: bp / bm,
       });
       const byKey = new Map<TracerKey, Added>();
@@ -283,7 +334,8 @@ function cpuRows(results: Map<string, Measurement[]>, all: Array<{ key: TracerKe
         if (!a.runs) continue;
         byKey.set(col.key, a);
         rows.push({
-          bench: B, figure: `${at} ${col.label}: added CPU/session (${fmt(a.rate)}/s achieved; tracer processes ${a.tracerUs.toFixed(1)} µs, BPF programs ${a.bpfUs.toFixed(1)} µs)`,
+          bench: B, figure: `${at} ${col.label}: added CPU/session (${fmt(a.rate)}/s achieved; runs ${a.spread} µs in all; of it tracer processes ${a.tracerUs.toFixed(1)} µs, ` +
+            `BPF programs ${a.bpfUs.toFixed(1)} µs${a.bpfMisses ? `; ${a.bpfMisses} BPF runs skipped (recursion)` : ''})`,
           value: a.processUs, unit: 'µs', peer: 'added, machine-wide', peerValue: a.machineUs,
         });
       }
@@ -327,10 +379,10 @@ function saturationRows(sat: Map<TracerKey, number[]>, cols: Array<{ key: Tracer
 
 function lossRows(steps: LossStep[]): BenchRow[] {
   const rows: BenchRow[] = steps.map((s) => ({
-    bench: B, figure: `per-event printf to a file @${rateText(s.target)} (${fmt(s.achieved)}/s): sessions printed, client side (server side ${s.printedServer}, Lost ${s.lostEvents} events)`,
+    bench: B, figure: `per-event printf to a file @${rateText(s.target)} (${fmt(s.achieved)}/s): sessions printed, client side (server side ${s.printedServer}; "Lost" lines ${s.lostEvents} events; BPF runs skipped ${s.recursionMisses})`,
     value: s.printedClient, unit: 'sessions', peer: 'sessions made', peerValue: s.made, ratio: s.made ? s.printedClient / s.made : undefined,
   }));
-  const lossy = (s: LossStep) => s.lostEvents > 0 || s.printedClient < s.made || s.printedServer < s.made;
+  const lossy = (s: LossStep) => s.lostEvents > 0 || s.recursionMisses > 0 || s.printedClient < s.made || s.printedServer < s.made;
   const sorted = [...steps].sort((a, b) => a.achieved - b.achieved);
   const first = sorted.find(lossy);
   if (first) rows.push({ bench: B, figure: `per-event bpftrace starts to lose sessions at (asked ${rateText(first.target)})`, value: first.achieved, unit: 'sessions/s' });

@@ -38,9 +38,10 @@ export function machineTicks(): MachineTicks {
   return { busy: user + nice + system + irq + softirq, softirq, irq, total: user + nice + system + idle + iowait + irq + softirq + steal };
 }
 
-/** utime+stime of every kernel thread (children of kthreadd), by pid, and of the ksoftirqd/N ones summed. */
-export function kernelThreadTicks(): { byPid: Map<number, number>; ksoftirqd: number } {
-  const byPid = new Map<number, number>();
+/** One pass over /proc: every kernel thread's utime+stime (children of kthreadd), the ksoftirqd/N ones summed, and the pids of bpftrace processes. */
+export function scanProcesses(): { kthreads: Map<number, number>; ksoftirqd: number; bpftrace: number[] } {
+  const kthreads = new Map<number, number>();
+  const bpftrace: number[] = [];
   let ksoftirqd = 0;
   for (const d of readdirSync('/proc')) {
     if (!/^\d+$/.test(d)) continue;
@@ -51,32 +52,40 @@ export function kernelThreadTicks(): { byPid: Map<number, number>; ksoftirqd: nu
       continue;
     }
     const close = text.lastIndexOf(')');
+    const comm = text.slice(text.indexOf('(') + 1, close);
     const f = text.slice(close + 2).split(' ');
+    if (comm === 'bpftrace') bpftrace.push(Number(d));
     if (f[1] !== '2') continue; // ppid: kthreadd
     const t = Number(f[11]) + Number(f[12]);
-    byPid.set(Number(d), t);
-    if (text.slice(text.indexOf('(') + 1, close).startsWith('ksoftirqd/')) ksoftirqd += t;
+    kthreads.set(Number(d), t);
+    if (comm.startsWith('ksoftirqd/')) ksoftirqd += t;
   }
-  return { byPid, ksoftirqd };
+  return { kthreads, ksoftirqd, bpftrace };
 }
 
-/** Run time (ns) of the BPF programs a process holds, summed over its bpf-prog fds (0 unless bpf_stats_enabled). */
-export function bpfRunNs(pid: number): number {
-  let ns = 0;
+/**
+ * The BPF programs a process holds, summed over its bpf-prog fds: run time (ns; 0 unless
+ * bpf_stats_enabled) and recursion misses (runs the kernel skipped because another BPF
+ * program was already running on that CPU, e.g. interrupted by the softirq that fired this
+ * one; always counted, and nothing else reports them: no "Lost" line).
+ */
+export function bpfProgStats(pid: number): { runNs: number; misses: number } {
+  let runNs = 0, misses = 0;
   let fds: string[];
   try {
     fds = readdirSync(`/proc/${pid}/fd`);
   } catch {
-    return 0;
+    return { runNs, misses };
   }
   for (const fd of fds) {
     try {
       if (readlinkSync(`/proc/${pid}/fd/${fd}`) !== 'anon_inode:bpf-prog') continue;
-      const m = /run_time_ns:\s*(\d+)/.exec(readFileSync(`/proc/${pid}/fdinfo/${fd}`, 'utf8'));
-      if (m) ns += Number(m[1]);
+      const info = readFileSync(`/proc/${pid}/fdinfo/${fd}`, 'utf8');
+      runNs += Number(/run_time_ns:\s*(\d+)/.exec(info)?.[1] ?? 0);
+      misses += Number(/recursion_misses:\s*(\d+)/.exec(info)?.[1] ?? 0);
     } catch { /* closed meanwhile */ }
   }
-  return ns;
+  return { runNs, misses };
 }
 
 const BPF_STATS = '/proc/sys/kernel/bpf_stats_enabled';
@@ -109,10 +118,16 @@ export function childPids(pid: number): number[] {
   return out;
 }
 
-/** Ticks of named groups of processes (and the BPF run time of the group "tracer"), the machine and the kernel threads at one moment. */
+/**
+ * Ticks of named groups of processes, the BPF run time of the group "tracer" and of every
+ * other bpftrace on the host (others' probes fire on our sessions too), the machine and the
+ * kernel threads at one moment.
+ */
 export interface CpuSnapshot {
   groups: Map<string, Array<{ pid: number; ticks: number | undefined }>>;
   bpfNs: number;
+  bpfMisses: number;
+  foreignBpfNs: Map<number, number>;
   machine: MachineTicks;
   kthreads: Map<number, number>;
   ksoftirqd: number;
@@ -122,15 +137,26 @@ export interface CpuSnapshot {
 export function snapshot(groups: Record<string, number[]>): CpuSnapshot {
   const g = new Map<string, Array<{ pid: number; ticks: number | undefined }>>();
   for (const [name, pids] of Object.entries(groups)) g.set(name, pids.map((pid) => ({ pid, ticks: processTicks(pid) })));
-  const bpfNs = (groups.tracer ?? []).reduce((n, pid) => n + bpfRunNs(pid), 0);
-  const k = kernelThreadTicks();
-  return { groups: g, bpfNs, machine: machineTicks(), kthreads: k.byPid, ksoftirqd: k.ksoftirqd, atNs: process.hrtime.bigint() };
+  const ours = new Set(Object.values(groups).flat());
+  let bpfNs = 0, bpfMisses = 0;
+  for (const pid of groups.tracer ?? []) {
+    const st = bpfProgStats(pid);
+    bpfNs += st.runNs;
+    bpfMisses += st.misses;
+  }
+  const scan = scanProcesses();
+  const foreignBpfNs = new Map(scan.bpftrace.filter((p) => !ours.has(p)).map((p) => [p, bpfProgStats(p).runNs] as [number, number]));
+  return { groups: g, bpfNs, bpfMisses, foreignBpfNs, machine: machineTicks(), kthreads: scan.kthreads, ksoftirqd: scan.ksoftirqd, atNs: process.hrtime.bigint() };
 }
 
 export interface CpuDelta {
   /** Ticks per group over the window; NaN when a process of the group vanished. */
   groups: Record<string, number>;
   bpfNs: number;
+  bpfMisses: number;
+  /** BPF run time of bpftrace processes not ours (present at both ends), and how many there were. */
+  foreignBpfNs: number;
+  foreignBpftraces: number;
   machineBusy: number;
   machineSoftirq: number;
   /** Every kernel thread alive at the end (one born in the window counts all it used). */
@@ -152,8 +178,10 @@ export function delta(a: CpuSnapshot, b: CpuSnapshot): CpuDelta {
   }
   let kthreads = 0;
   for (const [pid, t1] of b.kthreads) kthreads += t1 - (a.kthreads.get(pid) ?? 0);
+  let foreignBpfNs = 0;
+  for (const [pid, ns] of b.foreignBpfNs) foreignBpfNs += ns - (a.foreignBpfNs.get(pid) ?? ns);
   return {
-    groups, bpfNs: b.bpfNs - a.bpfNs, machineBusy: b.machine.busy - a.machine.busy, machineSoftirq: b.machine.softirq - a.machine.softirq,
+    groups, bpfNs: b.bpfNs - a.bpfNs, bpfMisses: b.bpfMisses - a.bpfMisses, foreignBpfNs, foreignBpftraces: new Set([...a.foreignBpfNs.keys(), ...b.foreignBpfNs.keys()]).size, machineBusy: b.machine.busy - a.machine.busy, machineSoftirq: b.machine.softirq - a.machine.softirq,
     kthreads, ksoftirqd: b.ksoftirqd - a.ksoftirqd, seconds: Number(b.atNs - a.atNs) / 1e9,
   };
 }

@@ -6,6 +6,8 @@
 //   {"phase":"measure"}                         the window begins (sample CPU now)
 //   {"phase":"done","ms":..,"sessions":..,"errors":..,"started":..}   the window ends
 //   {"phase":"exit","started":..,"completed":..,"errors":..,"unfinished":..,"errorCodes":{..}}
+// It exits after the drain and, with waitForAck, once its stdin says so (a line or EOF): the
+// bench reads this process's CPU and network counters at "done", so it must still be there.
 //   ip netns exec <ns> node load-client.js '<LoadPlan as JSON>'
 import * as net from 'node:net';
 import { performance } from 'node:perf_hooks';
@@ -23,6 +25,8 @@ export interface LoadPlan {
   concurrency: number;
   /** Longest wait for sessions in flight after the window (default 3000). */
   drainMs?: number;
+  /** Exit only after a line (or EOF) on stdin, at most 30 s after the window. */
+  waitForAck?: boolean;
 }
 
 export interface WindowReport { phase: 'done'; ms: number; sessions: number; errors: number; started: number }
@@ -47,6 +51,8 @@ function run(plan: LoadPlan): void {
     s.on('data', (d: Buffer) => {
       got += d.length;
     });
+    // the server's FIN: close now (no half-close round through libuv's shutdown)
+    s.on('end', () => s.destroy());
     s.on('error', (err: NodeJS.ErrnoException) => {
       failed = true;
       const code = err.code ?? 'other';
@@ -90,13 +96,27 @@ function run(plan: LoadPlan): void {
       open = false;
       if (tick) clearInterval(tick);
       if (inflight === 0) finish();
-      setTimeout(finish, plan.drainMs ?? 3000).unref();
+      setTimeout(() => {
+        drained = true;
+        finish();
+      }, plan.drainMs ?? 3000).unref();
+      if (plan.waitForAck) {
+        const ack = () => {
+          acked = true;
+          finish();
+        };
+        process.stdin.once('data', ack).once('end', ack).resume();
+        setTimeout(ack, 30_000).unref();
+      }
     }, plan.measureMs);
   }, plan.warmupMs);
 
   let finished = false;
+  let drained = false;
+  let acked = !plan.waitForAck;
   function finish(): void {
-    if (finished) return;
+    drained ||= inflight === 0;
+    if (finished || !drained || !acked) return;
     finished = true;
     const r: ExitReport = { phase: 'exit', started, completed, errors, unfinished: inflight, errorCodes };
     process.stdout.write(`${JSON.stringify(r)}\n`, () => process.exit(0));

@@ -42,7 +42,8 @@ function serve(host: string, port: number): void {
       if (seen >= REQUEST_BYTES && size >= 0) {
         seen = -Infinity; // answered
         served++;
-        s.end(answer(size));
+        // FIN after the answer, then let the kernel finish the close (no wake-up for the client's FIN)
+        s.end(answer(size), () => s.destroy());
       }
     });
     s.on('error', () => {

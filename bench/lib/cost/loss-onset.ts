@@ -1,9 +1,11 @@
 // Where a per-event bpftrace program starts to lose sessions: the tcplife-style program
 // (one printf per session) writes to a file while the load runs at one rate; afterwards the
 // sessions it printed (client side and server side, by our addresses and port) are counted
-// against the sessions the client made, with bpftrace's own "Lost N events" lines.
+// against the sessions the client made, with bpftrace's own "Lost N events" lines and the
+// probe runs the kernel skipped (fdinfo recursion_misses), which no line reports.
 import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
+import { bpfProgStats } from './cpu';
 import { type Measurement, measure, SERVER_PORT } from './measure';
 import type { Child } from './process-group';
 import { startBpftrace, type TracerEnv } from './tracers';
@@ -15,6 +17,7 @@ export interface LossStep {
   printedClient: number;   // S lines of the client's sockets
   printedServer: number;   // S lines of the server's sockets
   lostEvents: number;      // sum of bpftrace's "Lost N events"
+  recursionMisses: number; // probe runs the kernel skipped (another BPF program was running on that CPU): silent
   tracerCpuShare: number;  // bpftrace's CPU over the window, cores
 }
 
@@ -22,9 +25,12 @@ export async function lossStep(env: TracerEnv, server: Child, target: number, si
   const out = path.join(env.tmpDir, `loss-${target}.txt`);
   const { child } = await startBpftrace(env, `loss-${target}`, { kind: 'life' }, out);
   let m: Measurement;
+  let recursionMisses: number;
   try {
+    const misses0 = bpfProgStats(child.pid).misses;
     m = await measure(env.groups, env.bed, server, { rate: target, size, warmupMs: 500, measureMs: seconds * 1000, concurrency: target ? 256 : 64 }, [child.pid]);
     await new Promise((r) => setTimeout(r, 500)); // the last closes reach bpftrace
+    recursionMisses = bpfProgStats(child.pid).misses - misses0;
   } finally {
     await child.stop('SIGINT', 15_000);
   }
@@ -41,7 +47,7 @@ export async function lossStep(env: TracerEnv, server: Child, target: number, si
     }
   }
   return {
-    target, achieved: m.rate, made: m.exit.started - m.exit.unfinished, printedClient, printedServer, lostEvents,
+    target, achieved: m.rate, made: m.exit.started - m.exit.unfinished, printedClient, printedServer, lostEvents, recursionMisses,
     tracerCpuShare: (m.tracerUs * m.sessions) / 1e6 / m.seconds,
   };
 }

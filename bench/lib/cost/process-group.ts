@@ -21,6 +21,8 @@ export interface Child {
 export interface SpawnOptions {
   /** 'pipe' (kept as lines) or a file descriptor (e.g. /dev/null opened for writing). */
   stdout?: 'pipe' | number;
+  /** A pipe to write to (proc.stdin); default: none. */
+  stdin?: boolean;
   env?: NodeJS.ProcessEnv;
   /** Called for each stdout line as it arrives (only with stdout 'pipe'). */
   onLine?(line: string): void;
@@ -33,7 +35,8 @@ export class ProcessGroups {
   private readonly live = new Set<Child>();
 
   spawn(name: string, cmd: string, args: string[], opts: SpawnOptions = {}): Child {
-    const proc = spawn(cmd, args, { detached: true, env: opts.env ?? process.env, stdio: ['ignore', opts.stdout ?? 'pipe', 'pipe'] });
+    const proc = spawn(cmd, args, { detached: true, env: opts.env ?? process.env, stdio: [opts.stdin ? 'pipe' : 'ignore', opts.stdout ?? 'pipe', 'pipe'] });
+    proc.stdin?.on('error', () => undefined); // written to after the process died: nothing to do
     const stdout: string[] = [];
     const stderr: string[] = [];
     const keep = opts.keepLines ?? 2000;

@@ -153,13 +153,13 @@ function tcpscopeColumn(onProgram: (shape: ProgramShape) => void): TracerSpec {
     key: 'tcpscope', label: 'tcpscope (bpftrace + agent + collector)',
     async start(env) {
       const [grpc, query, http] = [await freePort(), await freePort(), await freePort()];
-      const quiet = { ...process.env, TCPSCOPE_LOG_LEVEL: 'info' };
+      const logEnv = { ...process.env, TCPSCOPE_LOG_LEVEL: 'info' }; // its "connected to collector" line is info
       const collector = env.groups.spawn('collector', process.execPath, [CLI, 'collector', '--grpc-listen', `127.0.0.1:${grpc}`,
-        '--query-listen', `127.0.0.1:${query}`, '--http-listen', `127.0.0.1:${http}`], { env: quiet });
+        '--query-listen', `127.0.0.1:${query}`, '--http-listen', `127.0.0.1:${http}`], { env: logEnv });
       let agent: Child | undefined;
       try {
         await collector.waitFor(/collector: ingest/, 30_000);
-        agent = env.groups.spawn('agent', process.execPath, [CLI, 'agent', '--collector', `127.0.0.1:${grpc}`, '--node-name', 'cost-bench'], { env: quiet });
+        agent = env.groups.spawn('agent', process.execPath, [CLI, 'agent', '--collector', `127.0.0.1:${grpc}`, '--node-name', 'cost-bench'], { env: logEnv });
         await agent.waitFor(/^agent: tracing/, 90_000);          // bpftrace attached (its "B" line was read)
         await agent.waitFor(/connected to collector/, 30_000);   // the gRPC stream is up
         const bt = childPids(agent.pid).find((p) => {
