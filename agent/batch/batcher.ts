@@ -37,7 +37,8 @@ export class Batcher {
     return this.seq;
   }
 
-  addSession(r: SessionRecord, pod?: PodRef): void {
+  /** detailOnly: a followed pod's session that the flow sums count already (shown, not aggregated). */
+  addSession(r: SessionRecord, pod?: PodRef, detailOnly = false): void {
     const ns = this.timeNs(r.timeUs);
     const ev: SessionEvent = {
       endpoints: this.endpoint(r, pod),
@@ -54,6 +55,7 @@ export class Batcher {
       failedConnect: r.failedConnect,
       srttUs: r.srttUs,
       bornBeforeTrace: r.bornBeforeTrace,
+      detailOnly,
     };
     this.lastSessionNs = ns;
     this.cur.sessions.push(ev);

@@ -74,7 +74,7 @@ export function makeIngestService(registry: AgentRegistry, sink: IngestSink, opt
           if (hello) registry.disconnect(hello.nodeName);
           hello = h;
           registry.connect(h);
-          call.write({ runId: h.runId, seq: 0, duplicate: false, error: '' });
+          call.write({ runId: h.runId, seq: 0, duplicate: false, error: '', follows: [] });
           return;
         }
         if (!req.batch) return;
@@ -106,7 +106,7 @@ export function makeIngestService(registry: AgentRegistry, sink: IngestSink, opt
   };
 
   function applyBatch(b: Batch, hello: AgentHello): IngestAck {
-    const ack: IngestAck = { runId: b.runId, seq: b.seq, duplicate: false, error: '' };
+    const ack: IngestAck = { runId: b.runId, seq: b.seq, duplicate: false, error: '', follows: [] };
     if (b.runId !== hello.runId || b.nodeName !== hello.nodeName) {
       ack.error = `batch from run ${b.runId} / node ${b.nodeName} on a stream opened by run ${hello.runId} / node ${hello.nodeName}`;
       registry.countRejected(hello.nodeName);

@@ -376,6 +376,11 @@ export interface SessionEvent {
   /** smoothed RTT at close (tcp_sock.srtt_us >> 3) */
   srttUs: number;
   bornBeforeTrace: boolean;
+  /**
+   * A followed pod's session, also counted in a FlowInterval: shown as an event, never
+   * aggregated again.
+   */
+  detailOnly: boolean;
 }
 
 /** One retransmission (tcpretrans), reported only when the kernel sent it (err == 0). */
@@ -845,6 +850,7 @@ function createBaseSessionEvent(): SessionEvent {
     failedConnect: false,
     srttUs: 0,
     bornBeforeTrace: false,
+    detailOnly: false,
   };
 }
 
@@ -891,6 +897,9 @@ export const SessionEvent: MessageFns<SessionEvent> = {
     }
     if (message.bornBeforeTrace !== false) {
       writer.uint32(112).bool(message.bornBeforeTrace);
+    }
+    if (message.detailOnly !== false) {
+      writer.uint32(120).bool(message.detailOnly);
     }
     return writer;
   },
@@ -1020,6 +1029,14 @@ export const SessionEvent: MessageFns<SessionEvent> = {
             message.bornBeforeTrace = reader.bool();
             continue;
           }
+          case 15: {
+            if (tag !== 120) {
+              break;
+            }
+
+            message.detailOnly = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1088,6 +1105,11 @@ export const SessionEvent: MessageFns<SessionEvent> = {
         : isSet(object.born_before_trace)
         ? globalThis.Boolean(object.born_before_trace)
         : false,
+      detailOnly: isSet(object.detailOnly)
+        ? globalThis.Boolean(object.detailOnly)
+        : isSet(object.detail_only)
+        ? globalThis.Boolean(object.detail_only)
+        : false,
     };
   },
 
@@ -1135,6 +1157,9 @@ export const SessionEvent: MessageFns<SessionEvent> = {
     if (message.bornBeforeTrace !== false) {
       obj.bornBeforeTrace = message.bornBeforeTrace;
     }
+    if (message.detailOnly !== false) {
+      obj.detailOnly = message.detailOnly;
+    }
     return obj;
   },
 
@@ -1157,6 +1182,7 @@ export const SessionEvent: MessageFns<SessionEvent> = {
     message.failedConnect = object.failedConnect ?? false;
     message.srttUs = object.srttUs ?? 0;
     message.bornBeforeTrace = object.bornBeforeTrace ?? false;
+    message.detailOnly = object.detailOnly ?? false;
     return message;
   },
 };

@@ -51,13 +51,27 @@ export interface IngestRequest {
   batch?: Batch | undefined;
 }
 
+/**
+ * Someone follows a pod (observe --pod NS/NAME --follow): the agent on the pod's node adds
+ * a per-session program for that pod's sockets (its cgroups, else its network namespace)
+ * until the lease runs out. The collector renews the lease while anyone follows; lease 0
+ * ends it. Agents where the pod does not run ignore the request.
+ */
+export interface FollowRequest {
+  namespace: string;
+  name: string;
+  leaseMs: number;
+}
+
 export interface IngestAck {
   runId: string;
+  /** 0: answers the hello, or carries only follow requests */
   seq: number;
   /** already applied earlier: not counted again */
   duplicate: boolean;
   /** non-empty: the batch was rejected (and why); nothing of it applied */
   error: string;
+  follows: FollowRequest[];
 }
 
 function createBaseKernelFeatures(): KernelFeatures {
@@ -445,8 +459,113 @@ export const IngestRequest: MessageFns<IngestRequest> = {
   },
 };
 
+function createBaseFollowRequest(): FollowRequest {
+  return { namespace: "", name: "", leaseMs: 0 };
+}
+
+export const FollowRequest: MessageFns<FollowRequest> = {
+  encode(message: FollowRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.namespace !== "") {
+      writer.uint32(10).string(message.namespace);
+    }
+    if (message.name !== "") {
+      writer.uint32(18).string(message.name);
+    }
+    if (message.leaseMs !== 0) {
+      writer.uint32(24).uint32(message.leaseMs);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): FollowRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseFollowRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.namespace = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.name = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.leaseMs = reader.uint32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): FollowRequest {
+    return {
+      namespace: isSet(object.namespace) ? globalThis.String(object.namespace) : "",
+      name: isSet(object.name) ? globalThis.String(object.name) : "",
+      leaseMs: isSet(object.leaseMs)
+        ? globalThis.Number(object.leaseMs)
+        : isSet(object.lease_ms)
+        ? globalThis.Number(object.lease_ms)
+        : 0,
+    };
+  },
+
+  toJSON(message: FollowRequest): unknown {
+    const obj: any = {};
+    if (message.namespace !== "") {
+      obj.namespace = message.namespace;
+    }
+    if (message.name !== "") {
+      obj.name = message.name;
+    }
+    if (message.leaseMs !== 0) {
+      obj.leaseMs = Math.round(message.leaseMs);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<FollowRequest>): FollowRequest {
+    return FollowRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<FollowRequest>): FollowRequest {
+    const message = createBaseFollowRequest();
+    message.namespace = object.namespace ?? "";
+    message.name = object.name ?? "";
+    message.leaseMs = object.leaseMs ?? 0;
+    return message;
+  },
+};
+
 function createBaseIngestAck(): IngestAck {
-  return { runId: "", seq: 0, duplicate: false, error: "" };
+  return { runId: "", seq: 0, duplicate: false, error: "", follows: [] };
 }
 
 export const IngestAck: MessageFns<IngestAck> = {
@@ -462,6 +581,9 @@ export const IngestAck: MessageFns<IngestAck> = {
     }
     if (message.error !== "") {
       writer.uint32(34).string(message.error);
+    }
+    for (const v of message.follows) {
+      FollowRequest.encode(v!, writer.uint32(42).fork()).join();
     }
     return writer;
   },
@@ -511,6 +633,14 @@ export const IngestAck: MessageFns<IngestAck> = {
             message.error = reader.string();
             continue;
           }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.follows.push(FollowRequest.decode(reader, reader.uint32()));
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -533,6 +663,9 @@ export const IngestAck: MessageFns<IngestAck> = {
       seq: isSet(object.seq) ? globalThis.Number(object.seq) : 0,
       duplicate: isSet(object.duplicate) ? globalThis.Boolean(object.duplicate) : false,
       error: isSet(object.error) ? globalThis.String(object.error) : "",
+      follows: globalThis.Array.isArray(object?.follows)
+        ? object.follows.map((e: any) => FollowRequest.fromJSON(e))
+        : [],
     };
   },
 
@@ -550,6 +683,9 @@ export const IngestAck: MessageFns<IngestAck> = {
     if (message.error !== "") {
       obj.error = message.error;
     }
+    if (message.follows?.length) {
+      obj.follows = message.follows.map((e) => FollowRequest.toJSON(e));
+    }
     return obj;
   },
 
@@ -562,6 +698,7 @@ export const IngestAck: MessageFns<IngestAck> = {
     message.seq = object.seq ?? 0;
     message.duplicate = object.duplicate ?? false;
     message.error = object.error ?? "";
+    message.follows = object.follows?.map((e) => FollowRequest.fromPartial(e)) || [];
     return message;
   },
 };
