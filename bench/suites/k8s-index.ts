@@ -2,7 +2,8 @@
 // deleted and a new one created, IPs reused from a small free pool as real CNIs do),
 // deleted pods kept for the 15-minute retention. Prints memory (heapUsed delta) and the
 // cost of a change and of a lookup; `npm run bench -- --only=k8s-index [--quick]`.
-// benchK8sIndex() gives the same figures as rows for bench/run.ts.
+// benchK8sIndex() gives the same figures as rows for bench/run.ts; loadIndex() and
+// podScaling() are the loading and lookup steps alone, for the scaling suite's pod curve.
 import * as v8 from 'node:v8';
 import * as vm from 'node:vm';
 import { ClusterIndex } from '../../collector/k8s/cluster-index';
@@ -21,39 +22,74 @@ function heap(): number {
 
 const S = 1_000_000;
 
-export async function benchK8sIndex(ctx: BenchContext): Promise<BenchRow[]> {
-  const PODS = ctx.quick ? 5_000 : 50_000;
-  const CHANGES_PER_MIN = ctx.quick ? 500 : 5_000;
-  const MINUTES = 15; // one retention period of churn
+const ipOf = (i: number) => `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`;
+
+type LivePod = { raw: ReturnType<typeof trimPod>; ip: number };
+
+export interface LoadedIndex {
+  ix: ClusterIndex;
+  live: LivePod[];
+  /** Makes the next pod (trimmed as the watch does) with the address of ipIndex. */
+  makePod(ipIndex: number): LivePod;
+  clock: { us: number };
+  nodes: number;
+  /** heapUsed after GC before the index was built, and after its pods were loaded. */
+  before: number;
+  afterLoad: number;
+}
+
+/** A cluster of `pods` pods (1 Deployment and 1 Service per 10 pods, 100 pods a node, 200 namespaces) loaded into a ClusterIndex. */
+export function loadIndex(PODS: number): LoadedIndex {
   const NODES = Math.max(10, PODS / 100);
   const NAMESPACES = 200;
-  let clock = 1_700_000_000 * S;
-  const ix = new ClusterIndex({ retentionMs: 15 * 60_000, nowUs: () => clock });
-
-  const ipOf = (i: number) => `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`;
+  const clock = { us: 1_700_000_000 * S };
+  const ix = new ClusterIndex({ retentionMs: 15 * 60_000, nowUs: () => clock.us });
   const before = heap();
-  for (let n = 0; n < NODES; n++) ix.setNode(trimNode(node(`node-${n}`, [`192.168.${n >> 8}.${n & 255}`])), clock);
+  for (let n = 0; n < NODES; n++) ix.setNode(trimNode(node(`node-${n}`, [`192.168.${n >> 8}.${n & 255}`])), clock.us);
   for (let i = 0; i < PODS / 10; i++) {
     const ns = `ns-${i % NAMESPACES}`;
     ix.setOwner(trimOwner('ReplicaSet')(workload('ReplicaSet', `app-${i}-5d4f8b`, ns, { kind: 'Deployment', name: `app-${i}` })));
-    ix.setService(trimService(service(`svc-${i}`, ns, [`172.16.${i >> 8}.${i & 255}`])), clock);
+    ix.setService(trimService(service(`svc-${i}`, ns, [`172.16.${i >> 8}.${i & 255}`])), clock.us);
   }
-  const live: Array<{ raw: ReturnType<typeof trimPod>; ip: number }> = [];
+  const live: LivePod[] = [];
   let serial = 0;
-  const makePod = (ipIndex: number) => {
+  const makePod = (ipIndex: number): LivePod => {
     const i = serial++;
     const d = i % (PODS / 10);
     const raw = pod({ name: `app-${d}-5d4f8b-${i.toString(36)}`, namespace: `ns-${d % NAMESPACES}`, node: `node-${i % NODES}`, ip: ipOf(ipIndex), owner: { kind: 'ReplicaSet', name: `app-${d}-5d4f8b` } });
-    raw.metadata.creationTimestamp = new Date(clock / 1000).toISOString();
+    raw.metadata.creationTimestamp = new Date(clock.us / 1000).toISOString();
     return { raw: trimPod(raw), ip: ipIndex };
   };
   for (let i = 0; i < PODS; i++) {
     const p = makePod(i);
-    ix.setPod(p.raw, clock);
+    ix.setPod(p.raw, clock.us);
     live.push(p);
   }
-  ix.markSynced(clock);
-  const afterLoad = heap();
+  ix.markSynced(clock.us);
+  return { ix, live, makePod, clock, nodes: NODES, before, afterLoad: heap() };
+}
+
+/** Heap per pod and the cost of naming a live pod's IP now, for `pods` pods (no churn). */
+export function podScaling(pods: number, lookups: number): { heapMiB: number; heapPerPod: number; resolveNs: number; loadS: number } {
+  const t0 = process.hrtime.bigint();
+  const l = loadIndex(pods);
+  const loadS = Number(process.hrtime.bigint() - t0) / 1e9;
+  const addrs = Array.from({ length: 4096 }, (_, i) => ipOf(l.live[(i * 104729) % l.live.length]!.ip));
+  let sink = 0;
+  for (let i = 0; i < 10_000; i++) sink += l.ix.resolve(addrs[i & 4095]!, l.clock.us).kind.length; // warm-up
+  const t = process.hrtime.bigint();
+  for (let i = 0; i < lookups; i++) sink += l.ix.resolve(addrs[i & 4095]!, l.clock.us).kind.length;
+  const resolveNs = Number(process.hrtime.bigint() - t) / lookups;
+  if (sink === 42) process.stderr.write('');
+  return { heapMiB: (l.afterLoad - l.before) / 1048576, heapPerPod: (l.afterLoad - l.before) / pods, resolveNs, loadS };
+}
+
+export async function benchK8sIndex(ctx: BenchContext): Promise<BenchRow[]> {
+  const PODS = ctx.quick ? 5_000 : 50_000;
+  const CHANGES_PER_MIN = ctx.quick ? 500 : 5_000;
+  const MINUTES = 15; // one retention period of churn
+  const { ix, live, makePod, clock: clk, nodes: NODES, before, afterLoad } = loadIndex(PODS);
+  let clock = clk.us;
 
   // churn: CHANGES_PER_MIN replacements a minute for MINUTES, freed IPs reused after a short while
   const free: number[] = [];
@@ -66,6 +102,7 @@ export async function benchK8sIndex(ctx: BenchContext): Promise<BenchRow[]> {
   const t0 = process.hrtime.bigint();
   for (let c = 0; c < changes; c++) {
     clock += step;
+    clk.us = clock;
     const k = (c * 7919) % live.length;
     const gone = live[k]!;
     ix.deletePod(gone.raw, clock);
