@@ -8,6 +8,7 @@ import type { Endpoint } from '../../gen/tcpscope/v1/query';
 import type { ResolvedEvent } from '../events';
 import type { FlowFilter, RollupRow, RollupStore } from '../store/rollup-store';
 import { durationBucketMid } from '../../common/duration-bucket';
+import { FlowKeys } from './flow-key';
 import { LogHistogram } from './histogram';
 
 export interface FlowAgg {
@@ -30,6 +31,9 @@ export interface FlowAgg {
   firstUs: number;
   lastUs: number;
 }
+
+/** durationBucketMid of every bucket the ingest edge lets through (0-260), looked up per flow record. */
+const BUCKET_MID = Array.from({ length: 261 }, (_, b) => durationBucketMid(b));
 
 /** The server side's port: the remote port for outbound, the local one for inbound; unknown direction: the lower port. */
 export function servicePort(direction: Direction, lport: number, rport: number): number {
@@ -78,6 +82,9 @@ export function cloneAgg(a: FlowAgg): FlowAgg {
 
 export class FlowAggregator {
   private buckets = new Map<number, Map<string, FlowAgg>>();
+  private lastStart = NaN;
+  private lastBucket: Map<string, FlowAgg> | undefined;
+  private readonly keys = new FlowKeys();
   private readonly bucketUs: number;
 
   constructor(bucketSeconds: number, readonly store: RollupStore) {
@@ -85,20 +92,25 @@ export class FlowAggregator {
   }
 
   add(re: ResolvedEvent): void {
-    const { ev } = re;
+    const { ev, local: l, remote: r } = re;
     // a flow record carries the service port on its side and 0 on the other
     const svc = ev.type === 'flow' ? ev.lport || ev.rport : servicePort(ev.direction, ev.lport, ev.rport);
-    const local: Endpoint = { ...re.local, port: ev.type === 'flow' ? ev.lport : svc === ev.lport && ev.direction !== Direction.DIRECTION_OUTBOUND ? ev.lport : 0 };
-    const remote: Endpoint = { ...re.remote, port: local.port === 0 ? ev.rport : 0 };
-    const key = `${ev.node}\0${local.addr}\0${local.namespace}/${local.pod}/${local.container}\0${remote.addr}\0${remote.kind}:${remote.namespace}/${remote.pod}${remote.workload}\0${svc}\0${ev.direction}`;
+    const lport = ev.type === 'flow' ? ev.lport : svc === ev.lport && ev.direction !== Direction.DIRECTION_OUTBOUND ? ev.lport : 0;
+    const key = this.keys.key(ev.node, l, r, svc, ev.direction);
     const start = Math.floor(ev.timeUs / this.bucketUs) * this.bucketUs;
-    let bucket = this.buckets.get(start);
+    // events come in time order, mostly within one bucket: skip the lookup of the bucket then
+    let bucket = start === this.lastStart ? this.lastBucket : this.buckets.get(start);
     if (!bucket) {
       bucket = new Map();
       this.buckets.set(start, bucket);
     }
+    this.lastStart = start;
+    this.lastBucket = bucket;
     let a = bucket.get(key);
     if (!a) {
+      // the flow's two ends, with the ephemeral port aggregated away: made once per flow and bucket
+      const local: Endpoint = { ...l, port: lport };
+      const remote: Endpoint = { ...r, port: lport === 0 ? ev.rport : 0 };
       a = newAgg(key, local, remote, svc, ev.direction, ev.timeUs);
       bucket.set(key, a);
     }
@@ -120,7 +132,7 @@ export class FlowAggregator {
     } else if (ev.type === 'flow') {
       a.sessions += ev.sessions;
       a.failedConnects += ev.failedConnects;
-      for (const [b, n] of ev.durations) a.durationsUs.add(durationBucketMid(b), n);
+      for (const [b, n] of ev.durations) a.durationsUs.add(BUCKET_MID[b] ?? durationBucketMid(b), n);
       a.txBytes += ev.txBytes;
       a.rxBytes += ev.rxBytes;
       a.retransSegs += ev.retransSegs;
@@ -162,6 +174,9 @@ export class FlowAggregator {
     for (const [bucketStartUs, bucket] of this.buckets) for (const agg of bucket.values()) rows.push({ bucketStartUs, agg });
     this.store.commit(rows, watermarks);
     this.buckets = new Map();
+    this.lastStart = NaN;
+    this.lastBucket = undefined;
+    this.keys.clear(); // learnt again from the flows still active
     return rows.length;
   }
 

@@ -4,7 +4,7 @@
 // nothing of a rejected batch is applied.
 import { bytesToIp } from '../../common/addr';
 import { AddressFamily, CaState, Direction, TcpState, type Batch } from '../../gen/tcpscope/v1/events';
-import type { FlowEvent, FlowIntervalEv, RetransEv, SessionEv } from '../events';
+import type { FlowEvent, FlowIntervalEv, RetransEv, RetransTally, SessionEv } from '../events';
 
 export class BatchError extends Error {}
 
@@ -25,15 +25,22 @@ function check(cond: boolean, msg: string): asserts cond {
   if (!cond) throw new BatchError(msg);
 }
 
-const enumSets = new Map<object, Set<unknown>>();
-function validEnum(e: object, v: number): boolean {
-  let set = enumSets.get(e);
-  if (!set) {
-    set = new Set(Object.values(e).filter((x) => typeof x === 'number' && x >= 0));
-    enumSets.set(e, set);
-  }
-  return set.has(v);
+// Per event the checks run as `if (!ok) fail(`...`)`: the message is built only when it fails
+// (a template per check and event was a fifth of the ingest CPU).
+function fail(msg: string): never {
+  throw new BatchError(msg);
 }
+
+/** The values an enum defines (non-negative numbers), as a set to test against. */
+function enumValues(e: object): Set<number> {
+  return new Set(Object.values(e).filter((x): x is number => typeof x === 'number' && x >= 0));
+}
+const DIRECTIONS = enumValues(Direction);
+const TCP_STATES = enumValues(TcpState);
+const CA_STATES = enumValues(CaState);
+const validState = (v: number) => v !== TcpState.TCP_STATE_UNSPECIFIED && TCP_STATES.has(v);
+const uint = (v: number) => Number.isSafeInteger(v) && v >= 0;
+const MAX_DURATION_US = 10 * 365 * 86400e6;
 
 export function decodeBatch(b: Batch, limits: ValidateLimits): DecodedBatch {
   check(typeof b.runId === 'string' && b.runId.length > 0 && b.runId.length <= 128, 'batch.run_id: must be 1-128 characters');
@@ -45,6 +52,7 @@ export function decodeBatch(b: Batch, limits: ValidateLimits): DecodedBatch {
   const baseNs = BigInt(b.baseTimeUnixNs);
   check(total === 0 || baseNs > 0n, 'batch.base_time_unix_ns: must be set when the batch has events');
 
+  const node = b.nodeName;
   const eps = b.endpoints.map((e, i) => {
     const fam = e.family === AddressFamily.ADDRESS_FAMILY_INET ? 4 : e.family === AddressFamily.ADDRESS_FAMILY_INET6 ? 6 : 0;
     check(fam !== 0, `endpoints[${i}].family: unknown address family ${e.family}`);
@@ -73,22 +81,23 @@ export function decodeBatch(b: Batch, limits: ValidateLimits): DecodedBatch {
   for (let i = 0; i < b.sessions.length; i++) {
     const s = b.sessions[i]!;
     const ep = eps[s.endpoints];
-    check(ep !== undefined, `sessions[${i}].endpoints: index ${s.endpoints} is beyond the ${eps.length} endpoints of the batch`);
-    check(s.localPort <= 65535 && s.remotePort <= 65535, `sessions[${i}]: port above 65535`);
-    check(s.comm <= b.strings.length, `sessions[${i}].comm: index ${s.comm} is beyond the strings of the batch`);
-    check(Number.isSafeInteger(s.txBytes) && s.txBytes >= 0 && Number.isSafeInteger(s.rxBytes) && s.rxBytes >= 0, `sessions[${i}]: byte counts must be unsigned integers`);
-    check(Number.isSafeInteger(s.durationUs) && s.durationUs >= 0 && s.durationUs < 10 * 365 * 86400e6, `sessions[${i}].duration_us: impossible value ${s.durationUs}`);
-    check(s.pid <= 4194304 && s.retransSegs <= MAX_U32 && s.srttUs <= MAX_U32, `sessions[${i}]: pid, retrans_segs or srtt out of range`);
-    check(validEnum(Direction, s.direction), `sessions[${i}].direction: unknown value ${s.direction}`);
+    if (ep === undefined) fail(`sessions[${i}].endpoints: index ${s.endpoints} is beyond the ${eps.length} endpoints of the batch`);
+    if (!(s.localPort <= 65535 && s.remotePort <= 65535)) fail(`sessions[${i}]: port above 65535`);
+    if (!(s.comm <= b.strings.length)) fail(`sessions[${i}].comm: index ${s.comm} is beyond the strings of the batch`);
+    if (!(uint(s.txBytes) && uint(s.rxBytes))) fail(`sessions[${i}]: byte counts must be unsigned integers`);
+    if (!(uint(s.durationUs) && s.durationUs < MAX_DURATION_US)) fail(`sessions[${i}].duration_us: impossible value ${s.durationUs}`);
+    if (!(s.pid <= 4194304 && s.retransSegs <= MAX_U32 && s.srttUs <= MAX_U32)) fail(`sessions[${i}]: pid, retrans_segs or srtt out of range`);
+    if (!DIRECTIONS.has(s.direction)) fail(`sessions[${i}].direction: unknown value ${s.direction}`);
     off += s.timeDeltaNs;
     const timeUs = baseUs + Math.floor((baseRemNs + off) / 1000);
-    check(Number.isSafeInteger(off) && timeUs > 0, `sessions[${i}].time_delta_ns: time out of range`);
+    if (!(Number.isSafeInteger(off) && timeUs > 0)) fail(`sessions[${i}].time_delta_ns: time out of range`);
     const ev: SessionEv = {
-      type: 'life', timeUs, node: b.nodeName, ...ep,
+      type: 'life', timeUs, node,
+      family: ep.family, laddr: ep.laddr, raddr: ep.raddr, netnsInode: ep.netnsInode, cgroupId: ep.cgroupId, localPod: ep.localPod,
       lport: s.localPort, rport: s.remotePort, direction: s.direction,
       txBytes: s.txBytes, rxBytes: s.rxBytes, durationUs: s.durationUs, retransSegs: s.retransSegs,
       pid: s.pid, comm: s.comm ? b.strings[s.comm - 1]! : '', failedConnect: s.failedConnect,
-      srttUs: s.srttUs, bornBeforeTrace: s.bornBeforeTrace,
+      srttUs: s.srttUs, bornBeforeTrace: s.bornBeforeTrace, detailOnly: s.detailOnly,
     };
     events[n++] = ev;
   }
@@ -96,17 +105,18 @@ export function decodeBatch(b: Batch, limits: ValidateLimits): DecodedBatch {
   for (let i = 0; i < b.retransmits.length; i++) {
     const r = b.retransmits[i]!;
     const ep = eps[r.endpoints];
-    check(ep !== undefined, `retransmits[${i}].endpoints: index ${r.endpoints} is beyond the ${eps.length} endpoints of the batch`);
-    check(r.localPort <= 65535 && r.remotePort <= 65535, `retransmits[${i}]: port above 65535`);
-    check(validEnum(TcpState, r.state) && r.state !== TcpState.TCP_STATE_UNSPECIFIED, `retransmits[${i}].state: unknown TCP state ${r.state}`);
-    check(validEnum(CaState, r.caState), `retransmits[${i}].ca_state: unknown value ${r.caState}`);
-    check(validEnum(Direction, r.direction), `retransmits[${i}].direction: unknown value ${r.direction}`);
-    check(r.segs <= 65535, `retransmits[${i}].segs: impossible value ${r.segs}`);
+    if (ep === undefined) fail(`retransmits[${i}].endpoints: index ${r.endpoints} is beyond the ${eps.length} endpoints of the batch`);
+    if (!(r.localPort <= 65535 && r.remotePort <= 65535)) fail(`retransmits[${i}]: port above 65535`);
+    if (!validState(r.state)) fail(`retransmits[${i}].state: unknown TCP state ${r.state}`);
+    if (!CA_STATES.has(r.caState)) fail(`retransmits[${i}].ca_state: unknown value ${r.caState}`);
+    if (!DIRECTIONS.has(r.direction)) fail(`retransmits[${i}].direction: unknown value ${r.direction}`);
+    if (!(r.segs <= 65535)) fail(`retransmits[${i}].segs: impossible value ${r.segs}`);
     off += r.timeDeltaNs;
     const timeUs = baseUs + Math.floor((baseRemNs + off) / 1000);
-    check(Number.isSafeInteger(off) && timeUs > 0, `retransmits[${i}].time_delta_ns: time out of range`);
+    if (!(Number.isSafeInteger(off) && timeUs > 0)) fail(`retransmits[${i}].time_delta_ns: time out of range`);
     const ev: RetransEv = {
-      type: 'retrans', timeUs, node: b.nodeName, ...ep,
+      type: 'retrans', timeUs, node,
+      family: ep.family, laddr: ep.laddr, raddr: ep.raddr, netnsInode: ep.netnsInode, cgroupId: ep.cgroupId, localPod: ep.localPod,
       lport: r.localPort, rport: r.remotePort, direction: r.direction, state: r.state, caState: r.caState, segs: r.segs || 1,
     };
     events[n++] = ev;
@@ -114,40 +124,44 @@ export function decodeBatch(b: Batch, limits: ValidateLimits): DecodedBatch {
   off = 0;
   let flowSessions = 0;
   let flowRetransmits = 0;
-  const uint = (v: number) => Number.isSafeInteger(v) && v >= 0;
   for (let i = 0; i < b.flows.length; i++) {
     const f = b.flows[i]!;
     const ep = eps[f.endpoints];
-    check(ep !== undefined, `flows[${i}].endpoints: index ${f.endpoints} is beyond the ${eps.length} endpoints of the batch`);
-    check(f.localPort <= 65535 && f.remotePort <= 65535, `flows[${i}]: port above 65535`);
-    check(f.localPort === 0 || f.remotePort === 0, `flows[${i}]: one of the ports must be 0 (the ephemeral one is aggregated away)`);
-    check(validEnum(Direction, f.direction), `flows[${i}].direction: unknown value ${f.direction}`);
-    check(uint(f.sessions) && uint(f.failedConnects) && uint(f.txBytes) && uint(f.rxBytes) && uint(f.retransSegs) && uint(f.srttSumUs), `flows[${i}]: sums must be unsigned integers`);
-    check(f.intervalMs <= 3_600_000, `flows[${i}].interval_ms: impossible value ${f.intervalMs}`);
-    check(f.durationBuckets.length % 2 === 0, `flows[${i}].duration_buckets: must be (bucket, count) pairs`);
-    const durations: Array<[number, number]> = [];
+    if (ep === undefined) fail(`flows[${i}].endpoints: index ${f.endpoints} is beyond the ${eps.length} endpoints of the batch`);
+    if (!(f.localPort <= 65535 && f.remotePort <= 65535)) fail(`flows[${i}]: port above 65535`);
+    if (!(f.localPort === 0 || f.remotePort === 0)) fail(`flows[${i}]: one of the ports must be 0 (the ephemeral one is aggregated away)`);
+    if (!DIRECTIONS.has(f.direction)) fail(`flows[${i}].direction: unknown value ${f.direction}`);
+    if (!(uint(f.sessions) && uint(f.failedConnects) && uint(f.txBytes) && uint(f.rxBytes) && uint(f.retransSegs) && uint(f.srttSumUs))) fail(`flows[${i}]: sums must be unsigned integers`);
+    if (!(f.intervalMs <= 3_600_000)) fail(`flows[${i}].interval_ms: impossible value ${f.intervalMs}`);
+    const db = f.durationBuckets;
+    if (db.length % 2 !== 0) fail(`flows[${i}].duration_buckets: must be (bucket, count) pairs`);
+    const durations = new Array<[number, number]>(db.length >> 1);
     let bucketed = 0;
-    for (let k = 0; k < f.durationBuckets.length; k += 2) {
-      const bucket = f.durationBuckets[k]!, n = f.durationBuckets[k + 1]!;
-      check(bucket <= 260, `flows[${i}].duration_buckets: bucket ${bucket} out of range`);
-      durations.push([bucket, n]);
-      bucketed += n;
+    for (let k = 0; k < db.length; k += 2) {
+      const bucket = db[k]!, count = db[k + 1]!;
+      if (!(bucket <= 260)) fail(`flows[${i}].duration_buckets: bucket ${bucket} out of range`);
+      durations[k >> 1] = [bucket, count];
+      bucketed += count;
     }
-    check(bucketed <= f.sessions, `flows[${i}]: ${bucketed} sessions in duration buckets but ${f.sessions} sessions`);
-    for (const [k, t] of f.retransmits.entries()) {
-      check(validEnum(TcpState, t.state) && t.state !== TcpState.TCP_STATE_UNSPECIFIED, `flows[${i}].retransmits[${k}].state: unknown TCP state ${t.state}`);
+    if (!(bucketed <= f.sessions)) fail(`flows[${i}]: ${bucketed} sessions in duration buckets but ${f.sessions} sessions`);
+    const tallies = f.retransmits;
+    const retransmits = new Array<RetransTally>(tallies.length);
+    for (let k = 0; k < tallies.length; k++) {
+      const t = tallies[k]!;
+      if (!validState(t.state)) fail(`flows[${i}].retransmits[${k}].state: unknown TCP state ${t.state}`);
       flowRetransmits += t.events;
+      retransmits[k] = { state: t.state, events: t.events, segs: t.segs };
     }
     off += f.endDeltaNs;
     const timeUs = baseUs + Math.floor((baseRemNs + off) / 1000);
-    check(Number.isSafeInteger(off) && timeUs > 0, `flows[${i}].end_delta_ns: time out of range`);
+    if (!(Number.isSafeInteger(off) && timeUs > 0)) fail(`flows[${i}].end_delta_ns: time out of range`);
     flowSessions += f.sessions + f.failedConnects;
     const ev: FlowIntervalEv = {
-      type: 'flow', timeUs, startUs: timeUs - f.intervalMs * 1000, node: b.nodeName, ...ep,
+      type: 'flow', timeUs, startUs: timeUs - f.intervalMs * 1000, node,
+      family: ep.family, laddr: ep.laddr, raddr: ep.raddr, netnsInode: ep.netnsInode, cgroupId: ep.cgroupId, localPod: ep.localPod,
       lport: f.localPort, rport: f.remotePort, direction: f.direction,
       sessions: f.sessions, failedConnects: f.failedConnects, txBytes: f.txBytes, rxBytes: f.rxBytes,
-      retransSegs: f.retransSegs, srttSumUs: f.srttSumUs, durations,
-      retransmits: f.retransmits.map((t) => ({ state: t.state, events: t.events, segs: t.segs })),
+      retransSegs: f.retransSegs, srttSumUs: f.srttSumUs, durations, retransmits,
     };
     events[n++] = ev;
   }

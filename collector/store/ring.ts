@@ -17,8 +17,8 @@ export class EventRing {
     if (this.size === this.capacity) this.overwritten++;
     else this.size++;
     this.buf[this.next] = e;
-    this.next = (this.next + 1) % this.capacity;
-    for (const s of this.subscribers) s(e);
+    this.next = this.next + 1 === this.capacity ? 0 : this.next + 1;
+    if (this.subscribers.size) for (const s of this.subscribers) s(e);
   }
 
   /** Events oldest first, optionally only those matching. */

@@ -6,7 +6,7 @@ import { Batcher } from '../../../agent/batch/batcher';
 import type { FlowSumRecord, RetransmitRecord, SessionRecord } from '../../../agent/records';
 import { durationBucket } from '../../../common/duration-bucket';
 import { Direction, TcpState } from '../../../common/tcp';
-import { Batch } from '../../../gen/tcpscope/v1/events';
+import { Batch, type PodRef } from '../../../gen/tcpscope/v1/events';
 
 export type Mix = 'sessions' | 'flows' | 'mixed';
 export const MIXES: Mix[] = ['sessions', 'flows', 'mixed'];
@@ -47,6 +47,12 @@ export function prng(seed: number): () => number {
 const PODS = 200;
 const SERVICES = 50;
 const podAddr = (pod: number) => `10.0.${pod >> 8}.${pod & 255}`;
+/** The agent attributes every socket to its local pod (Kubernetes on): 200 pods of 20 Deployments in 5 namespaces. */
+const POD_REFS: PodRef[] = Array.from({ length: PODS }, (_, p) => ({
+  uid: `3f0c${String(p).padStart(4, '0')}-6c1e-4d8a-9b7e-2a5d9c1f${String(p).padStart(4, '0')}`,
+  namespace: `team-${p % 5}`, name: `app-${p % 20}-7d9f8c6b5-${String(p).padStart(5, 'x')}`, container: 'app',
+  workloadKind: 'ReplicaSet', workloadName: `app-${p % 20}-7d9f8c6b5`, hostNetwork: false,
+}));
 const svcAddr = (svc: number) => `10.96.0.${svc}`;
 
 function count(batches: Uint8Array[], mix: Mix): Workload {
@@ -105,8 +111,8 @@ export function sessionBatches(count_: number, perBatch: number, seed = 1): Work
     port = port >= 60999 ? 32768 : port + 1;
     const pod = i % PODS;
     const svc = (i * 7) % SERVICES;
-    if (i % 50 === 0) b.addRetransmit(retransmit(t, port, pod, svc));
-    b.addSession(session(rnd, i, t, port, pod, svc));
+    if (i % 50 === 0) b.addRetransmit(retransmit(t, port, pod, svc), POD_REFS[pod]);
+    b.addSession(session(rnd, i, t, port, pod, svc), POD_REFS[pod]);
   }
   return count(out.slice(0, count_), 'sessions');
 }
@@ -166,10 +172,10 @@ export function flowBatches(count_: number, perBatch: number, opts: { followed?:
     }
     // per-session and retransmit events arrive through the interval, before its flow records print
     sessionsOneByOne.sort((x, y) => x.timeUs - y.timeUs);
-    for (const s of sessionsOneByOne) b.addSession(s);
+    for (const s of sessionsOneByOne) b.addSession(s, POD_REFS[s.cgroupId - 9000]);
     retransmits.sort((x, y) => x.timeUs - y.timeUs);
-    for (const r of retransmits) b.addRetransmit(r);
-    for (const f of flows) b.addFlow(f);
+    for (const r of retransmits) b.addRetransmit(r, POD_REFS[r.cgroupId - 9000]);
+    for (const f of flows) b.addFlow(f, POD_REFS[f.cgroupId - 9000]);
     b.flush(); // the batch timer (flushMs = the interval) fires about once per interval
   }
   return count(out.slice(0, count_), followed ? 'mixed' : 'flows');
