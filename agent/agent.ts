@@ -29,11 +29,18 @@ export interface LocalAttributor {
   attribute(r: SessionRecord | RetransmitRecord | FlowSumRecord): PodRef | undefined;
 }
 
+/** Per-session detail for the pods someone follows (agent/follow). */
+export interface Follower {
+  request(namespace: string, name: string, leaseMs: number): void;
+  onSession(fn: (r: SessionRecord) => void): void;
+}
+
 export interface AgentDeps {
   log: Logger;
   source: TraceSource;
   kernel: KernelFeatures;
   attributor?: LocalAttributor;
+  follower?: Follower;
 }
 
 export interface AgentCounters {
@@ -46,6 +53,7 @@ export interface AgentCounters {
   retransmitFailed: number;
   restarts: number;
   outOfScope: number;      // not reported: --scope pods and not a pod of this node
+  followedSessions: number; // sessions of followed pods sent as detail (also in the flow sums)
 }
 
 export interface RunningAgent {
@@ -60,7 +68,7 @@ export async function startAgent(cfg: AgentConfig, deps: AgentDeps): Promise<Run
   const { log, source, attributor } = deps;
   const runId = randomUUID();
   const nodeName = cfg.nodeName || require('node:os').hostname();
-  const counters: AgentCounters = { sessions: 0, retransmits: 0, flowRecords: 0, flowIntervals: 0, rejectedLines: 0, bpftraceLost: 0, retransmitFailed: 0, restarts: 0, outOfScope: 0 };
+  const counters: AgentCounters = { sessions: 0, retransmits: 0, flowRecords: 0, flowIntervals: 0, rejectedLines: 0, bpftraceLost: 0, retransmitFailed: 0, restarts: 0, outOfScope: 0, followedSessions: 0 };
   const rejectLog = new RateLimitedLog(log, 'rejected bpftrace output lines');
   const dropLog = new RateLimitedLog(log, 'dropped unacknowledged batches: buffer full (collector unreachable or slow)');
   const mapFullLog = new RateLimitedLog(log, 'sessions missing from the in-kernel flow sums: a flow map was full (raise --map-keys-max or shorten --flow-interval-ms)');
@@ -89,6 +97,9 @@ export async function startAgent(cfg: AgentConfig, deps: AgentDeps): Promise<Run
     totals: () => {
       stampedKey = totalsKey();
       return totals();
+    },
+    onFollow: (follows) => {
+      if (cfg.sessions === 'flows') for (const f of follows) deps.follower?.request(f.namespace, f.name, f.leaseMs);
     },
     onDrop: (n, reason) => {
       lose(reason === 'buffer-full' ? LossReason.LOSS_REASON_BUFFER_OVERFLOW : LossReason.LOSS_REASON_REJECTED, n);
@@ -156,6 +167,12 @@ export async function startAgent(cfg: AgentConfig, deps: AgentDeps): Promise<Run
       case 'retransmit-count':
         break; // count mode is for `trace retrans -c`, not the agent
     }
+  });
+  // a followed pod's sessions: detail only, the flow sums count them already (per-session mode sends them anyway)
+  deps.follower?.onSession((r) => {
+    if (cfg.sessions !== 'flows') return;
+    counters.followedSessions++;
+    batcher.addSession(r, attributor?.attribute(r), true);
   });
   source.onReject((line, reason) => {
     counters.rejectedLines++;

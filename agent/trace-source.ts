@@ -10,6 +10,7 @@ import { BpftraceRunner } from './bpftrace/runner';
 import { CgroupMap, cgroup2Mount } from './attribute/cgroup-map';
 import { NetnsMap } from './attribute/netns-map';
 import { SocketAttributor } from './attribute/socket-attributor';
+import { PodFollower } from './follow/pod-follower';
 import { NodePodWatch, nodeNameFromEnv } from './k8s/node-pod-watch';
 import * as fs from 'node:fs';
 
@@ -17,6 +18,8 @@ export interface AgentSource {
   source: TraceSource;
   kernel: KernelFeatures;
   attributor?: LocalAttributor;
+  /** Per-session detail for followed pods (with Kubernetes attribution). */
+  follower?: PodFollower;
   close(): Promise<void>;
 }
 
@@ -54,10 +57,15 @@ export async function createTraceSource(cfg: AgentConfig, log: Logger): Promise<
   }, 10_000);
   rescan.unref();
   const attributor = new SocketAttributor(watch.index, cgroups, netns);
+  const follower = new PodFollower({
+    index: watch.index, cgroups, netns, log,
+    makeRunner: (program) => new BpftraceRunner({ program, formats: pf.formats, tracefsRoot: pf.tracefsRoot, bpftrace: cfg.bpftrace, mapKeysMax: cfg.mapKeysMax, log }),
+  });
   return {
-    source: runner, kernel, attributor,
+    source: runner, kernel, attributor, follower,
     close: async () => {
       clearInterval(rescan);
+      await follower.stop();
       await watch.stop();
     },
   };

@@ -13,8 +13,8 @@ export function registerAgent(program: Command): void {
   addSettingOptions(cmd, agentSettings).action(async (flags) => {
     const cfg = loadConfig(agentSettings, flags);
     const log = makeLogger('agent');
-    const { source, kernel, attributor, close } = await createTraceSource(cfg, log);
-    const agent = await startAgent(cfg, { log, source, kernel, attributor });
+    const { source, kernel, attributor, follower, close } = await createTraceSource(cfg, log);
+    const agent = await startAgent(cfg, { log, source, kernel, attributor, follower });
     const metrics = cfg.metricsPort ? await serveAgentMetrics(agentMetricsRegistry(agent), cfg.metricsPort) : undefined;
     if (metrics) log.info({ port: metrics.port }, 'serving /metrics');
     process.stdout.write(`agent: tracing ${kernel.tracepoints.join(', ')} on ${cfg.nodeName || require('node:os').hostname()}, sending to ${cfg.collector}\n`);

@@ -26,8 +26,8 @@ export function registerUp(program: Command): void {
       try {
         const acfg = loadConfig(agentSettings, { collector: collector.grpcAddress, kubernetes: o.kubernetes ? 'true' : undefined });
         const alog = log.child({ part: 'agent' });
-        const { source, kernel, attributor, close } = await createTraceSource(acfg, alog);
-        const agent = await startAgent(acfg, { log: alog, source, kernel, attributor });
+        const { source, kernel, attributor, follower, close } = await createTraceSource(acfg, alog);
+        const agent = await startAgent(acfg, { log: alog, source, kernel, attributor, follower });
         stopAgent = async () => {
           await agent.stop();
           await close();

@@ -28,6 +28,7 @@ import { AgentTokenReviewer } from './auth/token-review';
 import { ClusterWatch } from './k8s/cluster-watch';
 import { KubeConfig } from '@kubernetes/client-node';
 import { EventRing } from './store/ring';
+import { FollowRequests } from './follow/follow-requests';
 
 export const VERSION: string = require('../../package.json').version;
 
@@ -77,28 +78,32 @@ export async function startCollector(cfg: CollectorConfig, deps: CollectorDeps):
   }
   const resolver = new Resolver(remoteIndex);
   let total = 0;
-  const state: CollectorState = { agg, ring, registry, startedMs: Date.now(), version: VERSION, eventsTotal: () => total };
+  const follows = new FollowRequests();
+  const state: CollectorState = { agg, ring, registry, startedMs: Date.now(), version: VERSION, eventsTotal: () => total, follow: (pod) => follows.follow(pod) };
 
   const flowMetrics = new CollectorMetrics(metrics, cfg.metricsMaxSeries, 15 * 60_000);
   const sink = {
     apply(events: FlowEvent[]): void {
       let life = 0;
       let flows = 0;
-      const resolved = new Array<ResolvedEvent>(events.length);
+      const resolved: ResolvedEvent[] = [];
       for (let i = 0; i < events.length; i++) {
         const ev = events[i]!;
         const re = { ev, local: resolver.local(ev), remote: resolver.remote(ev) };
-        resolved[i] = re;
-        agg.add(re);
         ring.push(re);
+        // a followed pod's session is in a flow record already: shown, not counted again
+        if (ev.type === 'life' && ev.detailOnly) continue;
+        resolved.push(re);
+        agg.add(re);
         if (ev.type === 'life') life++;
         else if (ev.type === 'flow') flows++;
       }
       flowMetrics.observeBatch(resolved);
-      total += events.length;
+      total += resolved.length;
       eventsIngested.inc({ type: 'life' }, life);
       eventsIngested.inc({ type: 'flow' }, flows);
-      eventsIngested.inc({ type: 'retrans' }, events.length - life - flows);
+      eventsIngested.inc({ type: 'retrans' }, resolved.length - life - flows);
+      eventsIngested.inc({ type: 'detail' }, events.length - resolved.length);
     },
   };
 
@@ -174,6 +179,7 @@ export async function startCollector(cfg: CollectorConfig, deps: CollectorDeps):
       : undefined;
   ingestServer.addService(IngestServiceService, makeIngestService(registry, sink, {
     maxBatchEvents: cfg.maxBatchEvents, log, authorize,
+    onAgentStream: (send) => follows.attach(send),
     persist: wal ? (batch, done) => wal!.append(Batch.encode(batch).finish(), done) : undefined,
     whenDurable: wal ? (done) => wal!.whenDurable(done) : undefined,
   }));
@@ -220,6 +226,7 @@ export async function startCollector(cfg: CollectorConfig, deps: CollectorDeps):
     state,
     async close() {
       clearInterval(checkpointTimer);
+      follows.stop();
       stopTlsLog();
       httpServer.closeAllConnections();
       await new Promise<void>((r) => httpServer.close(() => r()));

@@ -30,6 +30,8 @@ export interface SessionEv extends EventBase {
   failedConnect: boolean;
   srttUs: number;
   bornBeforeTrace: boolean;
+  /** A followed pod's session that a flow record counts already: an event to show, never aggregated. */
+  detailOnly?: boolean;
 }
 
 export interface RetransEv extends EventBase {

@@ -65,6 +65,13 @@ export class CgroupMap {
     this.byId = next;
   }
 
+  /** The cgroup ids of a pod's directories (the pod's and its containers'), from the last scan. */
+  idsOf(podUid: string): number[] {
+    const ids: number[] = [];
+    for (const [id, p] of this.byId) if (p.podUid === podUid) ids.push(id);
+    return ids;
+  }
+
   get size(): number {
     return this.byId.size;
   }

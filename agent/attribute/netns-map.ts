@@ -48,6 +48,13 @@ export class NetnsMap {
     return { podUid: owner.podUid, confirmed };
   }
 
+  /** The network namespaces a pod owns now (its latest tenure of each inode). */
+  inodesOf(podUid: string): number[] {
+    const out: number[] = [];
+    for (const [inode, t] of this.tenures) if (t[t.length - 1]?.podUid === podUid) out.push(inode);
+    return out;
+  }
+
   /** Rescans now unless the last scan is more recent than the rescan interval. */
   refresh(): void {
     if (Date.now() - this.lastScanMs >= this.minRescanMs) this.scan();

@@ -86,8 +86,10 @@ export interface ProgramOptions {
   flowIntervalMs?: number;
   /** agent: retransmit events printed per interval; above it they are counted per flow in the kernel. 0 = no limit. Default 1000. */
   retransmitLimit?: number;
-  /** agent-events / life: only sockets of these cgroup ids (a followed pod's containers). */
+  /** agent-events / life: only sockets of these cgroup ids (a followed pod's containers)... */
   cgroupIds?: number[];
+  /** ...or of these network namespaces (a followed pod without cgroup v2 directories). */
+  netnsInodes?: number[];
 }
 
 export const DEFAULT_FLOW_INTERVAL_MS = 1000;
@@ -128,11 +130,12 @@ function familyTest(family: 4 | 6 | undefined): string {
 
 const and = (...parts: string[]) => parts.filter(Boolean).join(' && ');
 
-/** The socket's cgroup id is one of `ids` (a followed pod's containers), or '' for no filter. */
-function cgroupTest(ids: number[] | undefined): string {
-  if (!ids?.length) return '';
+/** The socket's cgroup id or netns inode is one of those given (a followed pod), or '' for no filter. */
+function socketTest(o: ProgramOptions): string {
   const cg = '((struct sock *)args->skaddr)->sk_cgrp_data.cgroup->kn->id';
-  return `(${ids.map((id) => `${cg} == ${id}`).join(' || ')})`;
+  const ns = '((struct sock *)args->skaddr)->__sk_common.skc_net.net->ns.inum';
+  const tests = [...(o.cgroupIds ?? []).map((id) => `${cg} == ${id}`), ...(o.netnsInodes ?? []).map((id) => `${ns} == ${id}`)];
+  return tests.length ? `(${tests.join(' || ')})` : '';
 }
 
 // ---- the header shared by every program: what is traced and what each line means --------
@@ -225,12 +228,13 @@ ${indent}}`;
 function lifeProbe(o: ProgramOptions): string {
   const includeUnborn = o.includeUnborn ?? o.kind === 'agent';
   const closeFilter = and(portTest('sport', checkPorts(o.localPorts, 'local ports')), portTest('dport', checkPorts(o.remotePorts, 'remote ports')),
-    o.pid !== undefined ? `@skpid[$k] == ${o.pid}` : '', cgroupTest(o.cgroupIds));
+    o.pid !== undefined ? `@skpid[$k] == ${o.pid}` : '');
   // Born before tracing: report only sockets that were connected (not listeners, not
   // never-connected sockets), so the agent still learns their bytes.
   const reportTest = includeUnborn ? '$b != 0 || (args->oldstate != 10 && args->oldstate != 7)' : '$b != 0';
+  // a followed pod: its sockets only, tested first so other sockets cost one comparison
   return `tracepoint:sock:inet_sock_set_state
-/${and('args->protocol == 6', familyTest(o.family))}/
+/${and('args->protocol == 6', familyTest(o.family), socketTest(o))}/
 {
   $k = (uint64)args->skaddr;
   $new = args->newstate;
@@ -422,7 +426,7 @@ ${dumpEpoch(1, '    ')}
 }
 
 function retransProbe(o: ProgramOptions, hasErr: boolean): string {
-  const filter = and(familyTest(o.family), portTest('sport', checkPorts(o.localPorts, 'local ports')), portTest('dport', checkPorts(o.remotePorts, 'remote ports')), cgroupTest(o.cgroupIds));
+  const filter = and(familyTest(o.family), portTest('sport', checkPorts(o.localPorts, 'local ports')), portTest('dport', checkPorts(o.remotePorts, 'remote ports')), socketTest(o));
   const withLife = o.kind === 'agent' || o.kind === 'agent-events';
   let body = o.kind === 'retrans-count'
     ? `  if (args->family == 2) {  // AF_INET
@@ -498,14 +502,15 @@ export function generateProgram(o: ProgramOptions, formats: KernelFormats): Gene
   const limit = o.retransmitLimit ?? DEFAULT_RETRANSMIT_LIMIT;
   if (!Number.isInteger(limit) || limit < 0) throw new Error(`retransmit limit must be a whole number >= 0, got ${limit}`);
   for (const id of o.cgroupIds ?? []) if (!Number.isSafeInteger(id) || id < 1) throw new Error(`not a cgroup id: ${id}`);
-  if (flows && o.cgroupIds?.length) throw new Error('the agent\'s flow program traces every socket; a cgroup filter is for per-session programs');
+  for (const id of o.netnsInodes ?? []) if (!Number.isSafeInteger(id) || id < 1) throw new Error(`not a network namespace inode: ${id}`);
+  if (flows && (o.cgroupIds?.length || o.netnsInodes?.length)) throw new Error('the agent\'s flow program traces every socket; a cgroup filter is for per-session programs');
   const interval = o.intervalSec ?? 0;
   if (!Number.isInteger(interval) || interval < 0) throw new Error(`interval must be whole seconds >= 0, got ${interval}`);
 
   const tracepoints = [...(life ? ['sock:inet_sock_set_state'] : []), ...(retrans ? ['tcp:tcp_retransmit_skb'] : [])];
   const filters = [o.family ? `IPv${o.family} only` : '', o.localPorts?.length ? `local ports ${o.localPorts.join(',')}` : '',
     o.remotePorts?.length ? `remote ports ${o.remotePorts.join(',')}` : '', o.pid !== undefined ? `pid ${o.pid}` : '',
-    o.cgroupIds?.length ? `cgroup ids ${o.cgroupIds.join(',')}` : ''].filter(Boolean);
+    o.cgroupIds?.length ? `cgroup ids ${o.cgroupIds.join(',')}` : '', o.netnsInodes?.length ? `netns ${o.netnsInodes.join(',')}` : ''].filter(Boolean);
   const counted = [...(retrans && hasErr && o.kind !== 'retrans-count' ? ['@rfail'] : []), ...(o.kind === 'retrans-count' ? ['@rcount'] : [])];
   const maps = [...(flows ? ['@birth', '@dir', ...FLOW_MAPS.flatMap((m) => [`${m}0`, `${m}1`]), '@epoch', '@tick', '@ft', '@rlim'] : life ? ['@birth', '@dir', '@skpid', '@skcomm'] : []), ...(o.kind === 'retrans-count' ? ['@rcount'] : []), ...(retrans && hasErr ? ['@rfail'] : [])];
 

@@ -8,7 +8,7 @@
 import * as grpc from '@grpc/grpc-js';
 import type { Logger } from '../../common/log';
 import { type AgentCounters, Batch, type LossRecord } from '../../gen/tcpscope/v1/events';
-import { type AgentHello, type IngestAck, IngestServiceClient, type IngestRequest } from '../../gen/tcpscope/v1/ingest';
+import { type AgentHello, type FollowRequest, type IngestAck, IngestServiceClient, type IngestRequest } from '../../gen/tcpscope/v1/ingest';
 
 export interface SenderOptions {
   address: string;
@@ -22,6 +22,8 @@ export interface SenderOptions {
   log: Logger;
   /** Called for each batch whose events were lost: dropped unsent because the buffer was full, or rejected. */
   onDrop: (events: number, reason: 'buffer-full' | 'rejected') => void;
+  /** Follow requests the collector sends on the stream (a pod someone follows). */
+  onFollow?: (follows: FollowRequest[]) => void;
   /** Loss totals and counters of this run, stamped on each batch as it is written. */
   totals: () => { losses: LossRecord[]; counters: AgentCounters };
   minBackoffMs?: number;
@@ -236,7 +238,8 @@ export class BatchSender {
   }
 
   private onAck(call: grpc.ClientDuplexStream<IngestRequest, IngestAck>, ack: IngestAck): void {
-    if (ack.seq === 0) return; // hello acknowledgement
+    if (ack.follows?.length) this.opts.onFollow?.(ack.follows);
+    if (ack.seq === 0) return; // hello acknowledgement, or follow requests only
     if (call !== this.call) return; // a stream already given up: its batches are resent
     const i = this.buffer.findIndex((e) => e.batch.seq === ack.seq);
     if (i === -1) return; // dropped meanwhile

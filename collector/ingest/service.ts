@@ -7,7 +7,7 @@ import { status as GrpcStatus } from '@grpc/grpc-js';
 import type { Logger } from '../../common/log';
 import { RateLimitedLog } from '../../common/log';
 import type { Batch } from '../../gen/tcpscope/v1/events';
-import type { AgentHello, IngestAck, IngestRequest, IngestServiceServer } from '../../gen/tcpscope/v1/ingest';
+import type { AgentHello, FollowRequest, IngestAck, IngestRequest, IngestServiceServer } from '../../gen/tcpscope/v1/ingest';
 import type { FlowEvent } from '../events';
 import type { AgentRegistry } from './agents';
 import { BatchError, decodeBatch } from './validate';
@@ -34,6 +34,8 @@ export interface IngestOptions {
   persist?: (batch: Batch, done: () => void) => void;
   /** Runs `done` once everything applied so far is durable (acks of duplicates wait on it). */
   whenDurable?: (done: () => void) => void;
+  /** An agent's stream said hello: `send` writes follow requests to it; the result detaches it. */
+  onAgentStream?: (send: (follows: FollowRequest[]) => void) => () => void;
   /** Says why this caller may not send (null = may): client certificate or token checks. */
   authorize?: (call: grpc.ServerDuplexStream<IngestRequest, IngestAck>) => Promise<string | null> | string | null;
 }
@@ -44,6 +46,7 @@ export function makeIngestService(registry: AgentRegistry, sink: IngestSink, opt
   return {
     stream(call: grpc.ServerDuplexStream<IngestRequest, IngestAck>): void {
       let hello: AgentHello | undefined;
+      let detach = () => undefined as unknown;
       const fail = (code: GrpcStatus, details: string) => {
         call.emit('error', { code, details });
       };
@@ -75,6 +78,8 @@ export function makeIngestService(registry: AgentRegistry, sink: IngestSink, opt
           hello = h;
           registry.connect(h);
           call.write({ runId: h.runId, seq: 0, duplicate: false, error: '', follows: [] });
+          detach();
+          if (opts.onAgentStream) detach = opts.onAgentStream((follows) => call.write({ runId: h.runId, seq: 0, duplicate: false, error: '', follows }));
           return;
         }
         if (!req.batch) return;
@@ -89,16 +94,20 @@ export function makeIngestService(registry: AgentRegistry, sink: IngestSink, opt
         else if (opts.whenDurable) opts.whenDurable(() => call.write(ack));
         else call.write(ack);
       };
+      call.on('close', () => detach());
       call.on('end', () => {
+        detach();
         if (hello) registry.disconnect(hello.nodeName);
         hello = undefined;
         call.end();
       });
       call.on('error', () => {
+        detach();
         if (hello) registry.disconnect(hello.nodeName);
         hello = undefined;
       });
       call.on('cancelled', () => {
+        detach();
         if (hello) registry.disconnect(hello.nodeName);
         hello = undefined;
       });

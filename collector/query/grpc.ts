@@ -2,7 +2,7 @@
 // INVALID_ARGUMENT with its message. Events in follow mode stream until the client leaves.
 import * as grpc from '@grpc/grpc-js';
 import type { EventRecord, EventsRequest, QueryServiceServer } from '../../gen/tcpscope/v1/query';
-import { type CollectorState, eventMatcher, eventToWire, queryEvents, QueryError, queryFlows, queryHotspots, queryStatus } from './queries';
+import { type CollectorState, followEvents, queryEvents, QueryError, queryFlows, queryHotspots, queryStatus } from './queries';
 
 function unary<Req, Res>(fn: (req: Req) => Res): grpc.handleUnaryCall<Req, Res> {
   return (call, callback) => {
@@ -22,24 +22,20 @@ export function makeQueryService(st: CollectorState): QueryServiceServer {
     status: unary(() => queryStatus(st)),
     events(call: grpc.ServerWritableStream<EventsRequest, EventRecord>): void {
       const req = call.request;
-      let match;
+      let unsubscribe: () => void;
       try {
         for (const e of queryEvents(st, req)) call.write(e);
         if (!req.follow) {
           call.end();
           return;
         }
-        match = eventMatcher(req);
+        unsubscribe = followEvents(st, req, (e) => call.write(e));
       } catch (err) {
         call.destroy(Object.assign(new Error(err instanceof Error ? err.message : String(err)), {
           code: err instanceof QueryError ? grpc.status.INVALID_ARGUMENT : grpc.status.INTERNAL,
         }));
         return;
       }
-      const m = match;
-      const unsubscribe = st.ring.subscribe((e) => {
-        if (m(e)) call.write(eventToWire(e));
-      });
       call.on('cancelled', unsubscribe);
       call.on('close', unsubscribe);
       call.on('error', unsubscribe);

@@ -6,7 +6,7 @@ import { z } from 'zod';
 import { InputError, parseTimeMs } from '../../common/duration';
 import { EventRecord, EventType, FlowsResponse, HotspotsResponse, StatusResponse, type Window } from '../../gen/tcpscope/v1/query';
 import { serveUi } from '../ui/serve';
-import { type CollectorState, eventMatcher, eventToWire, queryEvents, QueryError, queryFlows, queryHotspots, queryStatus } from './queries';
+import { type CollectorState, followEvents, queryEvents, QueryError, queryFlows, queryHotspots, queryStatus } from './queries';
 
 export interface HttpOptions {
   metrics?: () => Promise<{ contentType: string; body: string }>;
@@ -87,12 +87,9 @@ export function makeHttpHandler(st: CollectorState, opts: HttpOptions = {}): htt
           };
           const past = queryEvents(st, er);
           if (!follow) return send(200, { events: past.map((e) => EventRecord.toJSON(e)) });
-          const match = eventMatcher(er);
+          const unsubscribe = followEvents(st, er, (e) => res.write(JSON.stringify(EventRecord.toJSON(e)) + '\n'));
           res.writeHead(200, { 'content-type': 'application/x-ndjson' });
           for (const e of past) res.write(JSON.stringify(EventRecord.toJSON(e)) + '\n');
-          const unsubscribe = st.ring.subscribe((e) => {
-            if (match(e)) res.write(JSON.stringify(EventRecord.toJSON(eventToWire(e))) + '\n');
-          });
           req.on('close', unsubscribe);
           return;
         }

@@ -20,6 +20,8 @@ export interface CollectorState {
   startedMs: number;
   version: string;
   eventsTotal: () => number;
+  /** Asks the agents for per-session detail of pod "ns/name" while someone follows it; returns the release. */
+  follow?: (pod: string) => () => void;
 }
 
 const MAX_SPAN_MS = 31 * 86_400_000;
@@ -120,6 +122,19 @@ export function eventToWire(e: ResolvedEvent): EventRecord {
     base.caState = ev.caState;
   }
   return base;
+}
+
+/** Live events for a follow request: each new matching event to `write` until the returned stop is called; a followed pod gets per-session detail from its agent meanwhile. */
+export function followEvents(st: CollectorState, req: EventsRequest, write: (e: EventRecord) => void): () => void {
+  const match = eventMatcher(req);
+  const unsubscribe = st.ring.subscribe((e) => {
+    if (match(e)) write(eventToWire(e));
+  });
+  const release = req.pod && st.follow ? st.follow(req.pod) : () => undefined;
+  return () => {
+    unsubscribe();
+    release();
+  };
 }
 
 /** Recent events matching the request, oldest first; `last` keeps the newest N. */

@@ -125,6 +125,26 @@ async function scenario(t: TestContext): Promise<void> {
   assert.equal(wl[0]?.key, `${NS}/Deployment/frontend`);
   const remote = (JSON.parse(await cli(['hotspots', '--by', 'remote', ...q])) as { rows?: Row[] }).rows ?? [];
   assert.equal(remote[0]?.key, `${NS}/db-0`, 'the remote end named as a pod');
+
+  // following a pod: while someone watches it, its agent adds a per-session program for
+  // the pod's sockets; each session is shown with its process, and counted once in the flows
+  const flowsOf = async () => (JSON.parse(await cli(['flows', '--pod', `${NS}/cache-5c6b7d-q8w4z`, ...q])) as { flows?: Array<{ local: { pod: string }; servicePort: number; sessions?: string }> }).flows ?? [];
+  const cacheServed = async () => (await flowsOf()).filter((f) => f.local.pod === 'cache-5c6b7d-q8w4z' && f.servicePort === 17111).reduce((n, f) => n + Number(f.sessions ?? 0), 0);
+  const servedBefore = await cacheServed();
+  const follow = startProc(['observe', '--pod', `${NS}/frontend-7d9f8b-k2x9p`, '--follow', '--for', '40s', '--type', 'life', '-o', 'json', '--collector', `127.0.0.1:${query}`]);
+  procs.push(follow);
+  await agents[0]!.waitFor(/per-session program for followed pods attached/, 30_000);
+  await runWorkloadClient(frontend, { raddr: cache.addr4, rport: 17111, conns: 4, upBytes: 1000, downBytes: 2000, closer: 'client' });
+  const detail = () => follow.stdout.filter(Boolean).map((l) => JSON.parse(l) as { type: string; comm?: string; pid?: number; local: { pod: string }; remote: { port?: number } })
+    .filter((e) => e.type === 'EVENT_TYPE_LIFE' && e.local.pod === 'frontend-7d9f8b-k2x9p' && e.remote.port === 17111);
+  for (let i = 0; i < 40 && detail().length < 4; i++) await sleep(250);
+  assert.equal(detail().length, 4, `one event per session of the followed pod: ${follow.stdout.length} lines`);
+  assert.ok(detail().every((e) => e.comm === 'node' && (e.pid ?? 0) > 0), 'with the process that opened it');
+  for (let i = 0; i < 40 && (await cacheServed()) < servedBefore + 4; i++) await sleep(250);
+  await sleep(1500);
+  assert.equal(await cacheServed(), servedBefore + 4, 'the flow sums count each session once: the detail is not aggregated again');
+  await follow.kill('SIGINT');
+  await agents[0]!.waitFor(/follow lease ended|per-session events off/, 15_000).catch(() => undefined);
 }
 
 kernelTest('hotspots rank the pod, workload, node pair and remote of the one lossy path first, with the network-path finding', (t) => scenario(t), 150_000);

@@ -138,9 +138,10 @@ test('the agent sums lifespans per flow in the kernel, double-buffered, and prin
   assert.throws(() => generateProgram({ kind: 'agent', cgroupIds: [5] }, fixtureFormats()), /cgroup filter is for per-session programs/);
 });
 
-test('a followed pod: per-session programs filter by the socket\'s cgroup ids in the kernel', () => {
-  const p = generateProgram({ kind: 'agent-events', cgroupIds: [4242, 4343] }, fixtureFormats()).text;
-  assert.match(p, /\(\(\(struct sock \*\)args->skaddr\)->sk_cgrp_data\.cgroup->kn->id == 4242 \|\| \(\(struct sock \*\)args->skaddr\)->sk_cgrp_data\.cgroup->kn->id == 4343\)/);
-  assert.match(p, /\/args->protocol == 6\/[\s\S]*tracepoint:tcp:tcp_retransmit_skb\n\/\(\(\(struct sock/);
+test('a followed pod: per-session programs filter by the socket\'s cgroup ids or netns in the probe predicates', () => {
+  const p = generateProgram({ kind: 'life', cgroupIds: [4242, 4343], netnsInodes: [4026532000] }, fixtureFormats()).text;
+  assert.match(p, /tracepoint:sock:inet_sock_set_state\n\/args->protocol == 6 && \(\(\(struct sock \*\)args->skaddr\)->sk_cgrp_data\.cgroup->kn->id == 4242 \|\| \(\(struct sock \*\)args->skaddr\)->sk_cgrp_data\.cgroup->kn->id == 4343 \|\| \(\(struct sock \*\)args->skaddr\)->__sk_common\.skc_net\.net->ns\.inum == 4026532000\)\//);
+  const e = generateProgram({ kind: 'agent-events', cgroupIds: [7] }, fixtureFormats()).text;
+  assert.match(e, /tracepoint:tcp:tcp_retransmit_skb\n\/\(\(\(struct sock \*\)args->skaddr\)->sk_cgrp_data\.cgroup->kn->id == 7\)\//);
   assert.throws(() => generateProgram({ kind: 'life', cgroupIds: [0] }, fixtureFormats()), /not a cgroup id/);
 });
