@@ -78,7 +78,9 @@ export type ConfigOf<S extends Settings> = { [K in keyof S]: S[K] extends Settin
 export function addSettingOptions(cmd: Command, settings: Settings): Command {
   for (const s of Object.values(settings)) {
     const def = s.default === '' ? '' : ` (default: ${String(s.default)})`;
-    cmd.option(`--${s.flag} <value>`, `${s.description}; env ${s.env}${def}`);
+    // a yes/no setting works as a bare switch too (--kubernetes), or with a value (--kubernetes false)
+    const value = typeof s.default === 'boolean' ? '[true|false]' : '<value>';
+    cmd.option(`--${s.flag} ${value}`, `${s.description}; env ${s.env}${def}`);
   }
   return cmd;
 }
