@@ -1,7 +1,9 @@
 // CgroupMap: a socket's cgroup id (the inode of its cgroup v2 directory, as the kernel
 // reports sk->sk_cgrp_data.cgroup->kn->id) -> the pod and container that directory belongs
 // to. Built by walking the cgroup2 mount; rescanned (rate-limited) when an unknown id shows
-// up. Cgroup ids are not reused the way netns inodes are, so this is the preferred key.
+// up. Cgroup ids are not reused the way netns inodes are, so this is the preferred key, and
+// a removed directory's id keeps answering for a while (late closes of a deleted pod's
+// sockets, a flow interval that ends after the pod is gone).
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { podFromCgroupPath, type CgroupPod } from '../k8s/cgroup';
@@ -18,10 +20,12 @@ export function cgroup2Mount(mountinfo: string): string | undefined {
 
 export class CgroupMap {
   private byId = new Map<number, CgroupPod>();
+  /** Ids whose directory a scan no longer found, with when: kept for goneRetentionMs. */
+  private gone = new Map<number, number>();
   private lastScanMs = 0;
   scans = 0;
 
-  constructor(readonly root: string, private readonly minRescanMs = 1000, private readonly maxDepth = 8) {}
+  constructor(readonly root: string, private readonly minRescanMs = 1000, private readonly maxDepth = 8, private readonly goneRetentionMs = 120_000) {}
 
   /** The pod (and container) of a cgroup id, or undefined. An unknown id may trigger a rescan. */
   lookup(id: number): CgroupPod | undefined {
@@ -62,13 +66,25 @@ export class CgroupMap {
       }
     };
     walk(this.root, '', 0);
+    const now = Date.now();
+    for (const [id, pod] of this.byId) {
+      if (next.has(id)) continue;
+      const since = this.gone.get(id) ?? now;
+      if (now - since > this.goneRetentionMs) {
+        this.gone.delete(id);
+        continue;
+      }
+      this.gone.set(id, since);
+      next.set(id, pod);
+    }
+    for (const id of this.gone.keys()) if (!this.byId.has(id)) this.gone.delete(id);
     this.byId = next;
   }
 
-  /** The cgroup ids of a pod's directories (the pod's and its containers'), from the last scan. */
+  /** The cgroup ids of a pod's directories (the pod's and its containers'), present at the last scan. */
   idsOf(podUid: string): number[] {
     const ids: number[] = [];
-    for (const [id, p] of this.byId) if (p.podUid === podUid) ids.push(id);
+    for (const [id, p] of this.byId) if (p.podUid === podUid && !this.gone.has(id)) ids.push(id);
     return ids;
   }
 

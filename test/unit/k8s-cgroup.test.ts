@@ -2,6 +2,10 @@
 // found on real nodes; container ids to names through the pod's container statuses.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { CgroupMap } from '../../agent/attribute/cgroup-map';
 import { podFromCgroupFile, podFromCgroupPath, parseCgroupFile } from '../../agent/k8s/cgroup';
 import { LocalPodIndex, containerName } from '../../agent/k8s/local-pod-index';
 import { trimPod } from '../../collector/k8s/trim';
@@ -86,4 +90,27 @@ test('the local index keeps a deleted pod for its last events and its IP until D
   ix.prune(T0 + 13 * S);
   assert.equal(ix.byPodUid(UID), undefined, 'forgotten after the retention');
   assert.equal(ix.pods().length, 0);
+});
+
+test('a removed cgroup directory keeps naming its pod for the retention, then is forgotten', () => {
+  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'tcpscope-cgroup-'));
+  try {
+    const dir = path.join(root, 'kubepods.slice', 'kubepods-burstable.slice', `kubepods-burstable-pod${UID_}.slice`, `cri-containerd-${CID}.scope`);
+    fs.mkdirSync(dir, { recursive: true });
+    const id = fs.statSync(dir).ino;
+    const keep = new CgroupMap(root, 0, 8, 60_000);
+    const forget = new CgroupMap(root, 0, 8, -1);
+    keep.scan();
+    forget.scan();
+    assert.equal(keep.lookup(id)?.podUid, UID);
+    assert.deepEqual(keep.idsOf(UID).includes(id), true);
+    fs.rmdirSync(dir);
+    keep.scan();
+    forget.scan();
+    assert.equal(keep.lookup(id)?.podUid, UID, 'late closes of a deleted container still name its pod');
+    assert.equal(keep.idsOf(UID).includes(id), false, 'but a followed pod is not filtered by a directory that is gone');
+    assert.equal(forget.lookup(id), undefined, 'after the retention it is forgotten');
+  } finally {
+    fs.rmSync(root, { recursive: true, force: true });
+  }
 });
