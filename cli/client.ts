@@ -24,6 +24,15 @@ export function addQueryOptions(cmd: Command): Command {
     .option('--tls-server-name <name>', 'name in the collector\'s certificate, when it differs from the address');
 }
 
+/** --since/--until/--limit/-o of the report commands (flows, hotspots). */
+export function addWindowOptions(cmd: Command, rows: string, defaultLimit: number): Command {
+  return cmd
+    .option('--since <time>', 'start of the window: a duration ago (15m, 2h) or an ISO time', '15m')
+    .option('--until <time>', 'end of the window (default: now)')
+    .option('--limit <n>', `at most this many ${rows}`, String(defaultLimit))
+    .option('-o, --output <format>', 'table or json', 'table');
+}
+
 export class QueryConnection {
   readonly client: QueryServiceClient;
   constructor(readonly opts: QueryOptions) {

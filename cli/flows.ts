@@ -5,7 +5,7 @@ import { parseWindow } from '../common/duration';
 import { directionName } from '../common/tcp';
 import { type Flow, FlowsResponse } from '../gen/tcpscope/v1/query';
 import { endpointLabel } from './endpoint';
-import { addQueryOptions, QueryConnection } from './client';
+import { addQueryOptions, addWindowOptions, QueryConnection } from './client';
 import { bytes, ms, outputFormat, table } from './format';
 
 export function registerFlows(program: Command): void {
@@ -13,11 +13,8 @@ export function registerFlows(program: Command): void {
     .command('flows')
     .description('flows seen by the collector over a window: who talks to whom, with counts, bytes and retransmits')
     .option('--pod <ns/name>', 'only flows with this pod on either end')
-    .option('-n, --namespace <ns>', 'only flows with this namespace on either end')
-    .option('--since <time>', 'start of the window: a duration ago (15m, 2h) or an ISO time', '15m')
-    .option('--until <time>', 'end of the window (default: now)')
-    .option('--limit <n>', 'at most this many flows', '100')
-    .option('-o, --output <format>', 'table or json', 'table');
+    .option('-n, --namespace <ns>', 'only flows with this namespace on either end');
+  addWindowOptions(cmd, 'flows', 100);
   addQueryOptions(cmd);
   cmd.action(async (o) => {
     const format = outputFormat(o.output);

@@ -4,7 +4,7 @@ import type { Command } from 'commander';
 import { parseWindow } from '../common/duration';
 import { tcpStateName } from '../common/tcp';
 import { HotspotsResponse } from '../gen/tcpscope/v1/query';
-import { addQueryOptions, QueryConnection } from './client';
+import { addQueryOptions, addWindowOptions, QueryConnection } from './client';
 import { bytes, outputFormat, table } from './format';
 
 export function registerHotspots(program: Command): void {
@@ -12,11 +12,8 @@ export function registerHotspots(program: Command): void {
     .command('hotspots')
     .description('rank retransmit hot spots over a window, with what each pattern most likely means')
     .option('--by <grouping>', 'pod, workload, namespace, node, node-pair, remote or flow', 'pod')
-    .option('-n, --namespace <ns>', 'only this namespace (local end)')
-    .option('--since <time>', 'start of the window: a duration ago (15m, 2h) or an ISO time', '15m')
-    .option('--until <time>', 'end of the window (default: now)')
-    .option('--limit <n>', 'at most this many rows', '20')
-    .option('-o, --output <format>', 'table or json', 'table');
+    .option('-n, --namespace <ns>', 'only this namespace (local end)');
+  addWindowOptions(cmd, 'rows', 20);
   addQueryOptions(cmd);
   cmd.action(async (o) => {
     const format = outputFormat(o.output);
