@@ -20,6 +20,8 @@ export interface TraceSource {
   onRecord(fn: (r: TraceRecord) => void): void;
   onReject(fn: (line: string, reason: string) => void): void;
   onRestart(fn: () => void): void;
+  /** Probe runs the kernel skipped since the source started (BPF recursion protection), when known. */
+  probeMisses?(): number;
   start(): Promise<void>;
   stop(): Promise<void>;
 }
@@ -54,6 +56,7 @@ export interface AgentCounters {
   restarts: number;
   outOfScope: number;      // not reported: --scope pods and not a pod of this node
   followedSessions: number; // sessions of followed pods sent as detail (also in the flow sums)
+  probeMisses: number;     // probe runs the kernel skipped (recursion protection)
 }
 
 export interface RunningAgent {
@@ -68,9 +71,10 @@ export async function startAgent(cfg: AgentConfig, deps: AgentDeps): Promise<Run
   const { log, source, attributor } = deps;
   const runId = randomUUID();
   const nodeName = cfg.nodeName || require('node:os').hostname();
-  const counters: AgentCounters = { sessions: 0, retransmits: 0, flowRecords: 0, flowIntervals: 0, rejectedLines: 0, bpftraceLost: 0, retransmitFailed: 0, restarts: 0, outOfScope: 0, followedSessions: 0 };
+  const counters: AgentCounters = { sessions: 0, retransmits: 0, flowRecords: 0, flowIntervals: 0, rejectedLines: 0, bpftraceLost: 0, retransmitFailed: 0, restarts: 0, outOfScope: 0, followedSessions: 0, probeMisses: 0 };
   const rejectLog = new RateLimitedLog(log, 'rejected bpftrace output lines');
   const dropLog = new RateLimitedLog(log, 'dropped unacknowledged batches: buffer full (collector unreachable or slow)');
+  const missLog = new RateLimitedLog(log, 'probe runs the kernel skipped (BPF recursion protection: a tracepoint fired inside another run on the same CPU); those state changes were not seen');
   const mapFullLog = new RateLimitedLog(log, 'sessions missing from the in-kernel flow sums: a flow map was full (raise --map-keys-max or shorten --flow-interval-ms)');
 
   // Loss totals since this run began; the sender stamps them on every batch it writes.
@@ -109,7 +113,18 @@ export async function startAgent(cfg: AgentConfig, deps: AgentDeps): Promise<Run
   const batcher = new Batcher({ runId, nodeName, maxEvents: cfg.batchMaxEvents, flushMs: cfg.batchFlushMs, onBatch: (b) => sender.enqueue(b) });
   // Totals that changed while nothing else was going out travel in an event-less batch,
   // made only when the buffer is empty so that it never pushes events out.
+  let missesCounted = 0;
+  const countMisses = () => {
+    const m = source.probeMisses?.() ?? 0;
+    if (m > missesCounted) {
+      lose(LossReason.LOSS_REASON_PROBE_MISSED, m - missesCounted);
+      missLog.add(m - missesCounted, {});
+      counters.probeMisses = m;
+      missesCounted = m;
+    }
+  };
   const totalsTimer = setInterval(() => {
+    countMisses();
     if (totalsKey() !== stampedKey && sender.stats().buffered === 0) batcher.flushEmpty();
   }, cfg.batchFlushMs);
   totalsTimer.unref();
@@ -192,6 +207,7 @@ export async function startAgent(cfg: AgentConfig, deps: AgentDeps): Promise<Run
     counters,
     sender,
     async stop(drainMs = 3000) {
+      countMisses();
       await source.stop();
       clearInterval(totalsTimer);
       batcher.stop();

@@ -32,8 +32,11 @@ export function agentMetricsRegistry(src: AgentMetricsSource): prom.Registry {
       this.set({ reason: 'bpftrace_lost' }, c.bpftraceLost);
       this.set({ reason: 'parse_reject' }, c.rejectedLines);
       this.set({ reason: 'buffer_overflow' }, st.droppedEvents);
+      this.set({ reason: 'probe_missed' }, c.probeMisses);
     },
   });
+  gauge('tcpscope_agent_flow_records_total', 'flow-interval records (sessions summed per flow in the kernel) sent', () => c.flowRecords);
+  gauge('tcpscope_agent_followed_sessions_total', 'sessions of followed pods sent one by one (also counted in the flow sums)', () => c.followedSessions);
   gauge('tcpscope_agent_retransmit_failed_total', 'tcp_retransmit_skb attempts that failed (err != 0): nothing was sent', () => c.retransmitFailed);
   gauge('tcpscope_agent_out_of_scope_total', 'events not reported because of --scope pods', () => c.outOfScope);
   gauge('tcpscope_agent_bpftrace_restarts_total', 'bpftrace restarts after it died', () => c.restarts);

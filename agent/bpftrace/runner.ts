@@ -4,6 +4,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { EventEmitter } from 'node:events';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import type { TraceRecord } from '../records';
@@ -66,6 +67,9 @@ export class BpftraceRunner extends EventEmitter {
   private restarts = 0;
   private failuresInRow = 0;
   private lost = 0;
+  /** Probe runs the kernel skipped: of processes that ended, and the last reading of the current one. */
+  private missesEnded = 0;
+  private missesCurrent = 0;
   private stderrLines = 0;
   private recentStderr: string[] = [];
   private restartTimer: NodeJS.Timeout | null = null;
@@ -99,6 +103,21 @@ export class BpftraceRunner extends EventEmitter {
     };
   }
 
+  /**
+   * Probe runs the kernel skipped since this runner started: BPF recursion protection drops
+   * a run when the tracepoint fires inside another run of the same program on the same CPU
+   * (e.g. a softirq close interrupting a process-context one). bpftrace does not report
+   * them; the kernel counts them per program (recursion_misses in the fdinfo of its fds).
+   */
+  probeMisses(): number {
+    const pid = this.child?.pid;
+    if (pid) {
+      const n = readRecursionMisses(pid);
+      if (n !== undefined) this.missesCurrent = n;
+    }
+    return this.missesEnded + this.missesCurrent;
+  }
+
   /** Starts bpftrace; resolves once its probes are attached, rejects with bpftrace's own error when it cannot start. */
   async start(): Promise<void> {
     if (this.child) throw new Error('bpftrace runner already started');
@@ -115,6 +134,8 @@ export class BpftraceRunner extends EventEmitter {
     this.child = child;
     this.recentStderr = [];
     this.parser.restart();
+    this.missesEnded += this.missesCurrent;
+    this.missesCurrent = 0;
     const startedAt = Date.now();
     let ready = false;
 
@@ -266,4 +287,28 @@ function splitLines(stream: NodeJS.ReadableStream, fn: (line: string) => void): 
     if (rest) fn(rest);
     rest = '';
   });
+}
+
+/** Sum of recursion_misses over a process's BPF program fds (Linux >= 5.12); undefined when unreadable. */
+export function readRecursionMisses(pid: number, procRoot = '/proc'): number | undefined {
+  const dir = path.join(procRoot, String(pid), 'fdinfo');
+  let fds: string[];
+  try {
+    fds = fs.readdirSync(dir);
+  } catch {
+    return undefined;
+  }
+  let total = 0;
+  for (const fd of fds) {
+    let text: string;
+    try {
+      text = fs.readFileSync(path.join(dir, fd), 'utf8');
+    } catch {
+      continue; // closed meanwhile
+    }
+    if (!text.includes('prog_type:')) continue;
+    const m = /^recursion_misses:\s*(\d+)/m.exec(text);
+    if (m) total += Number(m[1]);
+  }
+  return total;
 }

@@ -2,12 +2,12 @@
 // backoff when it dies, clean stop (SIGINT runs END), and on the real kernel a killed
 // bpftrace comes back and none is left running after stop().
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { test } from 'node:test';
 import { fixtureFormats } from '../../agent/bpf/generate';
-import { BpftraceRunner } from '../../agent/bpftrace/runner';
+import { BpftraceRunner, readRecursionMisses } from '../../agent/bpftrace/runner';
 import type { TraceRecord } from '../../agent/records';
 import { kernelTest } from '../lib/kernel';
 
@@ -93,3 +93,15 @@ kernelTest('real bpftrace killed with SIGKILL comes back; neither process is lef
   await r.stop();
   for (const pid of [first, second]) assert.throws(() => process.kill(pid, 0), /ESRCH/);
 }, 120_000);
+
+test('probe runs the kernel skipped are read from the fdinfo of bpftrace\'s program fds', () => {
+  const root = mkdtempSync(path.join(os.tmpdir(), 'tcpscope-proc-'));
+  const dir = path.join(root, '4242', 'fdinfo');
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(path.join(dir, '3'), 'pos:\t0\nflags:\t02000002\n');
+  writeFileSync(path.join(dir, '12'), 'pos:\t0\nprog_type:\t5\nrun_cnt:\t90\nrecursion_misses:\t84\n');
+  writeFileSync(path.join(dir, '13'), 'pos:\t0\nprog_type:\t5\nrecursion_misses:\t2\n');
+  writeFileSync(path.join(dir, '14'), 'pos:\t0\nmap_type:\t1\n');
+  assert.equal(readRecursionMisses(4242, root), 86);
+  assert.equal(readRecursionMisses(4343, root), undefined, 'no such process');
+});

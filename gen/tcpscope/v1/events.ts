@@ -274,6 +274,12 @@ export enum LossReason {
   LOSS_REASON_MAP_FULL = 4,
   /** LOSS_REASON_REJECTED - the collector rejected a batch as invalid */
   LOSS_REASON_REJECTED = 5,
+  /**
+   * LOSS_REASON_PROBE_MISSED - The kernel skipped a run of a probe (BPF recursion protection: the tracepoint fired
+   * inside another run of the same program on the same CPU). Counts probe runs, each a state
+   * change or retransmit not seen (a close, a birth); bpftrace itself does not report them.
+   */
+  LOSS_REASON_PROBE_MISSED = 6,
   UNRECOGNIZED = -1,
 }
 
@@ -297,6 +303,9 @@ export function lossReasonFromJSON(object: any): LossReason {
     case 5:
     case "LOSS_REASON_REJECTED":
       return LossReason.LOSS_REASON_REJECTED;
+    case 6:
+    case "LOSS_REASON_PROBE_MISSED":
+      return LossReason.LOSS_REASON_PROBE_MISSED;
     case -1:
     case "UNRECOGNIZED":
     default:
@@ -318,6 +327,8 @@ export function lossReasonToJSON(object: LossReason): string {
       return "LOSS_REASON_MAP_FULL";
     case LossReason.LOSS_REASON_REJECTED:
       return "LOSS_REASON_REJECTED";
+    case LossReason.LOSS_REASON_PROBE_MISSED:
+      return "LOSS_REASON_PROBE_MISSED";
     case LossReason.UNRECOGNIZED:
     default:
       return "UNRECOGNIZED";
