@@ -1,8 +1,8 @@
 // The key a flow is aggregated (and stored) under: node, both named ends, service port and
 // direction, as one string. FlowKeys remembers the keys of recent flows, so that an event of
-// a known flow finds its key by the two addresses and compares the names instead of
-// concatenating and hashing ~100 characters; the remembered string also carries its hash
-// into the bucket lookup. It was half of the aggregation's time.
+// a known flow finds its key by node, the two addresses and the port, and compares the names,
+// instead of concatenating and hashing ~100 characters; the remembered string also carries
+// its hash into the bucket lookup. It was half of the aggregation's time.
 import type { Endpoint } from '../../gen/tcpscope/v1/query';
 
 /** The flow key; `FlowAgg.key` and the store's rows are keyed by exactly this. */
@@ -11,7 +11,6 @@ export function flowKey(node: string, l: Endpoint, r: Endpoint, svc: number, dir
 }
 
 interface Known {
-  node: string;
   lns: string;
   lpod: string;
   lcont: string;
@@ -22,19 +21,26 @@ interface Known {
   key: string;
 }
 
+const MAX_SAME_ADDRESSES = 16;
+
 export class FlowKeys {
-  /** local address -> remote address -> direction * 65536 + service port -> flows. */
-  private known = new Map<string, Map<string, Map<number, Known[]>>>();
+  /** node -> local address -> remote address -> direction * 65536 + service port -> flows (names differ). */
+  private known = new Map<string, Map<string, Map<string, Map<number, Known[]>>>>();
   private size = 0;
 
   /** At most `max` keys are remembered; past that, all are forgotten and learnt again. */
   constructor(private readonly max = 200_000) {}
 
   key(node: string, l: Endpoint, r: Endpoint, svc: number, direction: number): string {
-    let byRemote = this.known.get(l.addr);
+    let byLocal = this.known.get(node);
+    if (!byLocal) {
+      byLocal = new Map();
+      this.known.set(node, byLocal);
+    }
+    let byRemote = byLocal.get(l.addr);
     if (!byRemote) {
       byRemote = new Map();
-      this.known.set(l.addr, byRemote);
+      byLocal.set(l.addr, byRemote);
     }
     let byPort = byRemote.get(r.addr);
     if (!byPort) {
@@ -49,15 +55,18 @@ export class FlowKeys {
     }
     for (let i = 0; i < flows.length; i++) {
       const k = flows[i]!;
-      if (k.lpod === l.pod && k.lns === l.namespace && k.lcont === l.container && k.node === node &&
+      if (k.lpod === l.pod && k.lns === l.namespace && k.lcont === l.container &&
         k.rkind === r.kind && k.rpod === r.pod && k.rns === r.namespace && k.rwork === r.workload) return k.key;
     }
     const key = flowKey(node, l, r, svc, direction);
+    // many flows between the same addresses and port that differ only in names (pods sharing
+    // the host's address, say): the first few are remembered, the rest built each time
+    if (flows.length >= MAX_SAME_ADDRESSES) return key;
     if (this.size >= this.max) {
       this.clear();
       return key;
     }
-    flows.push({ node, lns: l.namespace, lpod: l.pod, lcont: l.container, rkind: r.kind, rns: r.namespace, rpod: r.pod, rwork: r.workload, key });
+    flows.push({ lns: l.namespace, lpod: l.pod, lcont: l.container, rkind: r.kind, rns: r.namespace, rpod: r.pod, rwork: r.workload, key });
     this.size++;
     return key;
   }
