@@ -72,7 +72,7 @@ export function render(e: EventRecord, format: string): string {
   const arrow = e.direction === 2 ? '<-' : '->';
   const ends = `${endpointLabel(e.local!)} ${arrow} ${endpointLabel(e.remote!)}`;
   const details = e.type === EventType.EVENT_TYPE_FLOW
-    ? `${e.sessions} sessions${e.failedConnects ? ` ${e.failedConnects} FAILED CONNECTS` : ''} in ${(e.intervalMs / 1000).toFixed(1)}s tx=${bytes(e.txBytes)} rx=${bytes(e.rxBytes)} dur~${ms(e.durationMs)} retrans=${e.retransSegs}${e.retransmits ? ` (+${e.retransmits} counted in kernel)` : ''}`
+    ? `${e.sessions} session${Number(e.sessions) === 1 ? '' : 's'}${e.failedConnects ? ` ${e.failedConnects} FAILED CONNECT${Number(e.failedConnects) === 1 ? '' : 'S'}` : ''} in ${(e.intervalMs / 1000).toFixed(1)}s tx=${bytes(e.txBytes)} rx=${bytes(e.rxBytes)} dur~${ms(e.durationMs)} retrans=${e.retransSegs}${e.retransmits ? ` (+${e.retransmits} counted in kernel)` : ''}`
     : e.type === EventType.EVENT_TYPE_LIFE
     ? e.failedConnect
       ? `FAILED CONNECT pid=${e.pid} ${e.comm}`
