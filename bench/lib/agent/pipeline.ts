@@ -110,7 +110,11 @@ export interface Timed<T> {
   wallS: number;
 }
 
-/** Runs fn `rounds` times after one warm-up round; keeps the round with the least CPU. */
+/**
+ * Runs fn `rounds` times after one warm-up round; keeps the round with the least CPU. No GC
+ * is forced in between: after a forced full GC V8 starts again from a small young
+ * generation, and the rounds measured half the steady-state rate.
+ */
 export function timeBest<T>(rounds: number, fn: () => T): Timed<T> {
   fn();
   let best: Timed<T> | undefined;

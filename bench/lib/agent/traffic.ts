@@ -74,22 +74,23 @@ export class TrafficModel {
     const p = this.node.pods[pi]!;
     const inbound = !host && r() < 0.3;
     const svc = SERVICES[(pi * 7 + Math.floor(r() * 5)) % SERVICES.length]!; // each pod calls 5 services
-    const failed: 0 | 1 = r() < 0.01 ? 1 : 0;
+    const failed: 0 | 1 = !inbound && r() < 0.01 ? 1 : 0;
     const born: 0 | 1 = r() < 0.02 ? 0 : 1;
-    const dur = born ? Math.floor(200 + r() * r() * 2_000_000) : 0;
+    const durUs = born ? Math.floor(200 + r() * r() * 2_000_000) : 0;
+    const tx = failed ? 0 : Math.floor(r() * 4000), rx = failed ? 0 : Math.floor(r() * 200_000);
+    const retrans = r() < 0.05 ? 1 + Math.floor(r() * 8) : 0;
+    const srttUs = failed ? 0 : 20 + Math.floor(r() * 400);
+    const netns = host ? this.node.hostNetns : p.netns, cgroup = host ? this.node.hostCgroupId : p.cgroupId;
     const laddr = host ? this.node.ip : p.ip;
-    const common = {
-      ns: this.nsecs, tx: failed ? 0 : Math.floor(r() * 4000), rx: failed ? 0 : Math.floor(r() * 200_000), durUs: dur,
-      retrans: r() < 0.05 ? 1 + Math.floor(r() * 8) : 0, netns: host ? this.node.hostNetns : p.netns,
-      cgroup: host ? this.node.hostCgroupId : p.cgroupId, failed, srttUs: failed ? 0 : 20 + Math.floor(r() * 400), born,
-    };
     if (inbound) {
-      // each pod is called by 10 clients (pods of other nodes)
-      const peer = this.node.pods[(pi * 13 + Math.floor(r() * 10)) % this.node.pods.length]!;
-      return { ...common, laddr, lport: 8080, raddr: peer.ip.replace(/^10\.244\./, '10.245.'), rport: this.ephemeral, pid: 0, dir: 2, failed: 0, comm: '' };
+      // each pod is called by 10 clients (pods of other nodes: 10.245.x.y)
+      const peer = (pi * 13 + Math.floor(r() * 10)) % this.node.pods.length;
+      const raddr = `10.245.${(peer + 2) >> 8}.${(peer + 2) & 255}`;
+      return { ns: this.nsecs, laddr, lport: 8080, raddr, rport: this.ephemeral, tx, rx, durUs, retrans, pid: 0, netns, cgroup, dir: 2, failed, srttUs, born, comm: '' };
     }
     const pid = r() < 0.1 ? 0 : 1000 + pi;
-    return { ...common, laddr, lport: this.ephemeral, raddr: host ? '10.96.0.1' : svc.ip, rport: host ? 443 : svc.port, pid, dir: 1, comm: pid ? this.pick(COMMS) : '' };
+    const raddr = host ? '10.96.0.1' : svc.ip, rport = host ? 443 : svc.port, comm = pid ? this.pick(COMMS) : '';
+    return { ns: this.nsecs, laddr, lport: this.ephemeral, raddr, rport, tx, rx, durUs, retrans, pid, netns, cgroup, dir: 1, failed, srttUs, born, comm };
   }
 
   /** The fields of an R line: most in ESTABLISHED (fast retransmit), some SYN_SENT (timeouts). */
