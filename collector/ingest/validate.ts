@@ -42,6 +42,21 @@ const validState = (v: number) => v !== TcpState.TCP_STATE_UNSPECIFIED && TCP_ST
 const uint = (v: number) => Number.isSafeInteger(v) && v >= 0;
 const MAX_DURATION_US = 10 * 365 * 86400e6;
 
+// IPv4 addresses as text, kept: every batch names the same few hundred addresses again, and
+// one string per address (hash computed once) makes the flow lookups downstream cheaper too.
+const ipv4Text = new Map<number, string>();
+function ipText(b: Uint8Array): string {
+  if (b.length !== 4) return bytesToIp(b);
+  const k = (b[0]! << 24) | (b[1]! << 16) | (b[2]! << 8) | b[3]!;
+  let t = ipv4Text.get(k);
+  if (t === undefined) {
+    if (ipv4Text.size >= 65536) ipv4Text.clear();
+    t = bytesToIp(b);
+    ipv4Text.set(k, t);
+  }
+  return t;
+}
+
 export function decodeBatch(b: Batch, limits: ValidateLimits): DecodedBatch {
   check(typeof b.runId === 'string' && b.runId.length > 0 && b.runId.length <= 128, 'batch.run_id: must be 1-128 characters');
   check(Number.isSafeInteger(b.seq) && b.seq > 0, `batch.seq: must be a positive integer, got ${b.seq}`);
@@ -62,8 +77,8 @@ export function decodeBatch(b: Batch, limits: ValidateLimits): DecodedBatch {
     check(Number.isSafeInteger(e.netnsInode) && Number.isSafeInteger(e.cgroupId) && e.netnsInode >= 0 && e.cgroupId >= 0, `endpoints[${i}]: netns inode and cgroup id must be unsigned integers`);
     return {
       family: fam as 4 | 6,
-      laddr: bytesToIp(e.localAddr),
-      raddr: bytesToIp(e.remoteAddr),
+      laddr: ipText(e.localAddr),
+      raddr: ipText(e.remoteAddr),
       netnsInode: e.netnsInode,
       cgroupId: e.cgroupId,
       localPod: e.localPod ? b.pods[e.localPod - 1] : undefined,

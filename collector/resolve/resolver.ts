@@ -21,13 +21,31 @@ export interface RemoteIndex {
 }
 
 export class Resolver {
+  /** "Kind/name" of the agent's workloads, kept: one string per workload, not one per event. */
+  private readonly workloads = new Map<string, Map<string, string>>();
+
   constructor(private readonly index?: RemoteIndex) {}
+
+  private workloadName(kind: string, name: string): string {
+    let byName = this.workloads.get(kind);
+    if (!byName) {
+      byName = new Map();
+      this.workloads.set(kind, byName);
+    }
+    let w = byName.get(name);
+    if (w === undefined) {
+      if (byName.size >= 65536) byName.clear();
+      w = `${kind}/${name}`;
+      byName.set(name, w);
+    }
+    return w;
+  }
 
   local(ev: FlowEvent): Endpoint {
     const p = ev.localPod;
     if (p) {
       // the agent names the pod's controller (ReplicaSet/x); the cluster index knows the workload (Deployment/y)
-      let workload = p.workloadKind ? `${p.workloadKind}/${p.workloadName}` : '';
+      let workload = p.workloadKind ? this.workloadName(p.workloadKind, p.workloadName) : '';
       if (this.index && !p.hostNetwork) {
         const r = this.index.resolve(ev.laddr, ev.timeUs);
         if (r.kind === 'pod' && r.uid === p.uid && r.workload) workload = `${r.workload.kind}/${r.workload.name}`;

@@ -30,19 +30,21 @@ export function collectorCore() {
   const metrics = new prom.Registry();
   const flowMetrics = new CollectorMetrics(metrics, 2000, 15 * 60_000);
   let total = 0;
-  // collector/collector.ts's sink, line for line
+  // collector/collector.ts's sink, line for line (its prom counters aside)
   const sink = {
     apply(events: FlowEvent[]): void {
-      const resolved = new Array<ResolvedEvent>(events.length);
+      const resolved: ResolvedEvent[] = [];
       for (let i = 0; i < events.length; i++) {
         const ev = events[i]!;
         const re = { ev, local: resolver.local(ev), remote: resolver.remote(ev) };
-        resolved[i] = re;
-        agg.add(re);
         ring.push(re);
+        // a followed pod's session is in a flow record already: shown, not counted again
+        if (ev.type === 'life' && ev.detailOnly) continue;
+        resolved.push(re);
+        agg.add(re);
       }
       flowMetrics.observeBatch(resolved);
-      total += events.length;
+      total += resolved.length;
     },
   };
   return { agg, ring, registry, sink, applied: () => total };

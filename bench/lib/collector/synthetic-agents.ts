@@ -51,7 +51,7 @@ function message(runId: string, node: string, seq: number, body: Uint8Array): Bu
 function bodies(mix: Mix, records: number, perBatch: number): Body[] {
   return workload(mix, records, perBatch).batches.map((bytes) => {
     const b = Batch.decode(bytes);
-    const represented = b.sessions.length + b.retransmits.length + b.flows.reduce((n, f) => n + f.sessions + f.failedConnects + f.retransmits.reduce((m, t) => m + t.events, 0), 0);
+    const represented = b.sessions.filter((x) => !x.detailOnly).length + b.retransmits.length + b.flows.reduce((n, f) => n + f.sessions + f.failedConnects + f.retransmits.reduce((m, t) => m + t.events, 0), 0);
     return { bytes: Batch.encode({ ...b, runId: '', seq: 0, nodeName: '' }).finish(), records: b.sessions.length + b.retransmits.length + b.flows.length, represented };
   });
 }

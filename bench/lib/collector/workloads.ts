@@ -14,7 +14,7 @@ export const MIXES: Mix[] = ['sessions', 'flows', 'mixed'];
 export const MIX_WORDS: Record<Mix, string> = {
   sessions: 'per-session events',
   flows: 'flow-interval records',
-  mixed: 'flows + followed pods',
+  mixed: 'flows + 10 followed pods',
 };
 
 export interface Workload {
@@ -62,8 +62,9 @@ function count(batches: Uint8Array[], mix: Mix): Workload {
     w.sessionEvents += b.sessions.length;
     w.retransmitEvents += b.retransmits.length;
     w.flowRecords += b.flows.length;
-    w.sessions += b.sessions.length;
-    w.represented += b.sessions.length + b.retransmits.length;
+    const own = b.sessions.filter((x) => !x.detailOnly).length; // detail-only: counted in a flow record
+    w.sessions += own;
+    w.represented += own + b.retransmits.length;
     for (const f of b.flows) {
       w.sessions += f.sessions + f.failedConnects;
       w.represented += f.sessions + f.failedConnects + f.retransmits.reduce((n, t) => n + t.events, 0);
@@ -121,8 +122,9 @@ export function sessionBatches(count_: number, perBatch: number, seed = 1): Work
  * What the always-on agent sends: every second, one record per active flow (200 pods x 50
  * services, each pair active in an interval with probability 1/2, 1-9 sessions each, 1-3
  * duration buckets), a few retransmit events per interval (~10) and, rarely, a flow whose
- * retransmits went past the per-interval limit (a kernel tally). `followed` pods send their
- * sessions one by one instead (someone follows them), as in the mixed workload.
+ * retransmits went past the per-interval limit (a kernel tally). The sessions of `followed`
+ * pods (someone runs observe --pod ... --follow) also go out one by one as detail-only events,
+ * as in the mixed workload.
  */
 export function flowBatches(count_: number, perBatch: number, opts: { followed?: number; seed?: number } = {}): Workload {
   const out: Uint8Array[] = [];
@@ -148,7 +150,6 @@ export function flowBatches(count_: number, perBatch: number, opts: { followed?:
             port = port >= 60999 ? 32768 : port + 1;
             sessionsOneByOne.push(session(rnd, i, start + Math.floor(rnd() * 1e6), port, pod, svc));
           }
-          continue;
         }
         const failed = rnd() < 0.02 ? 1 : 0;
         const durations = new Map<number, number>();
@@ -172,7 +173,7 @@ export function flowBatches(count_: number, perBatch: number, opts: { followed?:
     }
     // per-session and retransmit events arrive through the interval, before its flow records print
     sessionsOneByOne.sort((x, y) => x.timeUs - y.timeUs);
-    for (const s of sessionsOneByOne) b.addSession(s, POD_REFS[s.cgroupId - 9000]);
+    for (const s of sessionsOneByOne) b.addSession(s, POD_REFS[s.cgroupId - 9000], true);
     retransmits.sort((x, y) => x.timeUs - y.timeUs);
     for (const r of retransmits) b.addRetransmit(r, POD_REFS[r.cgroupId - 9000]);
     for (const f of flows) b.addFlow(f, POD_REFS[f.cgroupId - 9000]);
