@@ -1,22 +1,33 @@
 // Cost per TCP session (issue 8, item 3), every column measured side by side in one run:
-// untraced, a per-event tcplife-style bpftrace printf, the agent's program alone (sums in
-// bpftrace maps, printed each interval), `tcpdump -w /dev/null`, and tcpscope itself (agent +
-// its bpftrace + collector). Load: paced sessions (connect, send 100 B, receive N, close)
-// between two network namespaces over veth; N = 100 B (offloads on) and 64 KB (MTU 1500,
-// TSO/GSO/GRO off); 1k, 4k, 10k sessions/s (the achieved rate is reported). CPU per session
-// = CPU of client + server (kernel work in their context included) + every tracer process,
-// over the sessions completed; added = attached minus untraced of the same run. Three runs,
-// interleaved by column, medians. Also: connection rate at saturation (unpaced) untraced vs
-// tcpscope vs per-event, and the rate where the per-event program starts to lose sessions.
-// Figures are reported, never asserted. `npm run bench -- --only=cost-per-session [--quick]`
+// untraced, a per-event tcplife-style bpftrace printf, the agent's program alone (kind
+// 'agent': sums in bpftrace maps, printed each interval, once that change is in; the run says
+// which program it got), `tcpdump -w /dev/null`, and tcpscope itself (agent + its bpftrace +
+// collector). Load: paced sessions (connect, send 100 B, receive N, close) between two
+// network namespaces over veth; N = 100 B (offloads on) and 64 KB (MTU 1500, TSO/GSO/GRO
+// off); 1k, 4k, 10k sessions/s (the achieved rate is reported). CPU per session = CPU of
+// client + server (kernel work in their context included) + every tracer process, over the
+// sessions completed. Added = median of a column's runs minus median of the untraced runs.
+// Order: run -> rate -> (untraced, per-event, summed, tcpdump, tcpscope), a tracer started for
+// each window, so the columns of one rate are measured within a minute of each other; three
+// runs (quick: one). Also: connection rate at saturation (unpaced) untraced vs tcpscope vs
+// per-event, and the rate where the per-event program starts to lose sessions. Figures are
+// reported, never asserted. `npm run bench -- --only=cost-per-session [--quick]`
 //
-// Primary figure: per-process CPU (/proc/<pid>/stat). This kernel accounts CPU by tick
-// sampling without IRQ time accounting, so softirq work (the veth receive path, BPF programs
-// run there, packet taps) is charged to whichever task it interrupted: on this testbed that is
-// the client and server themselves (veth delivers in the sender's context). The ksoftirqd
-// threads and the machine-wide busy time (/proc/stat) are reported beside it: the first shows
-// how little escapes the processes, the second includes everyone else's work on a shared
-// machine (other builds and tests), so it is the noisier of the two.
+// Primary figure: per-process CPU (/proc/<pid>/stat, utime+stime of all threads; every
+// tracer process, the agent's bpftrace child included, is alive and read directly). This
+// kernel samples CPU by tick without IRQ time accounting, so softirq work (the veth receive
+// path, BPF programs run there, packet taps) counts for the task it interrupted, and the veth
+// pair delivers in the sender's context: the client and the server. The run shows how little
+// escapes them: ksoftirqd 0-4 µs and all kernel threads 2-16 µs per session. Machine-wide busy
+// time (/proc/stat) is printed beside it but is not the primary figure: it is tick-sampled
+// (250 Hz) and holds everyone else's work on this shared machine (a median 1.15 cores in one
+// full run, so untraced machine-wide was 2-5x per-process); on a quiet machine the two agreed
+// (206 vs 207 µs at 9.4k/s, 250 vs 218 at 4k/s).
+//
+// The tracers' own parts are measured exactly beside the difference: their processes' CPU and
+// their BPF programs' run time (fdinfo run_time_ns, with kernel.bpf_stats_enabled set for the
+// run and put back after), plus the BPF runs the kernel skipped (recursion_misses: a probe
+// fired in a softirq that interrupted another BPF program on that CPU; no "Lost" line tells).
 import { mkdtempSync, rmSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -51,7 +62,7 @@ interface Plan {
 
 function plan(quick: boolean): Plan {
   return quick
-    ? { rates: [1000], runs: 1, warmupMs: 500, measureMs: 2000, saturationRuns: 1, saturationMs: 2000, lossRates: [1000, 0], lossSeconds: 2 }
+    ? { rates: [1000], runs: 1, warmupMs: 500, measureMs: 2000, saturationRuns: 1, saturationMs: 2000, lossRates: [0], lossSeconds: 2 }
     : { rates: [1000, 4000, 10000], runs: 3, warmupMs: 1000, measureMs: 5000, saturationRuns: 5, saturationMs: 5000, lossRates: [1000, 2000, 4000, 6000, 8000, 10000, 0], lossSeconds: 4 };
 }
 
@@ -143,7 +154,16 @@ export async function benchCostPerSession(ctx: BenchContext): Promise<BenchRow[]
     // this shared machine falls on all columns of a rate alike; the runs repeat the cycle.
     const all: Array<{ key: TracerKey; label: string }> = [{ key: 'untraced', label: 'untraced' }, ...columns];
     const results = new Map<string, Measurement[]>(); // `${profile}|${rate}|${key}` -> one per run
+    // a column that fails twice (e.g. the agent cannot reach the collector) is left out from then on
+    const failures = new Map<TracerKey, string[]>();
     const failed = new Map<TracerKey, string>();
+    const fail = (key: TracerKey, label: string, err: unknown) => {
+      const why = (err instanceof Error ? err.message.split('\n')[0]! : String(err)).slice(0, 240);
+      const list = [...(failures.get(key) ?? []), why];
+      failures.set(key, list);
+      if (list.length >= 2) failed.set(key, list.join(' / then: '));
+      ctx.log(`  ${label} failed${list.length >= 2 ? ', left out from here on' : ' (one more try later)'}: ${why}`);
+    };
     const total = PROFILES.length * p.runs * all.length * p.rates.length;
     let done = 0;
     for (const prof of PROFILES) {
@@ -174,9 +194,7 @@ export async function benchCostPerSession(ctx: BenchContext): Promise<BenchRow[]
                 `${m.foreignBpftraces ? `, ${m.foreignBpftraces} other bpftrace running (their BPF ${m.foreignBpfUs.toFixed(1)} µs/session)` : ''}` +
                 `${m.errors ? `, ${m.errors} errors ${JSON.stringify(m.exit.errorCodes)}` : ''} (${((Date.now() - t0) / 1000).toFixed(0)} s)`);
             } catch (err) {
-              const why = err instanceof Error ? err.message.split('\n')[0]! : String(err);
-              failed.set(col.key, why);
-              ctx.log(`  ${col.label} failed, left out from here on: ${why}`);
+              fail(col.key, col.label, err);
             } finally {
               if (tracer) {
                 const notes = await tracer.stop();
@@ -187,15 +205,27 @@ export async function benchCostPerSession(ctx: BenchContext): Promise<BenchRow[]
         }
       }
     }
-    for (const [key, why] of failed) skipped(`${all.find((c) => c.key === key)!.label}: ${why}`);
     if (agentShape) {
       ctx.log(`tcpscope's agent ran a program that ${agentShape.summary}`);
       rows.push({ bench: B, figure: `tcpscope agent's program: ${agentShape.summary}`, value: agentShape.flowSums.length, unit: 'flow-sum maps' });
+    } else if (columns.some((c) => c.key === 'tcpscope')) {
+      rows.push({ bench: B, figure: "tcpscope agent's program: not found (its bpftrace child named no .bt file)", value: NaN, unit: 'flow-sum maps' });
     }
     if (summedShape) {
       rows.push({ bench: B, figure: `"summed" column program: ${summedShape.summary}`, value: summedShape.flowSums.length, unit: 'flow-sum maps' });
     }
     rows.push(...cpuRows(results, all, p.rates));
+    // silent loss: probe runs the kernel skipped because another BPF program was running on
+    // that CPU (a softirq interrupted one); no "Lost" line reports them, fdinfo counts them
+    for (const col of columns.filter((c) => c.key !== 'tcpdump')) {
+      const ms = [...results.entries()].filter(([k]) => k.endsWith(`|${col.key}`)).flatMap(([, v]) => v);
+      const runs = ms.reduce((n, m) => n + m.bpfRuns, 0), misses = ms.reduce((n, m) => n + m.bpfMisses, 0);
+      if (!ms.length || !runs) continue;
+      rows.push({
+        bench: B, figure: `${col.label}: BPF runs the kernel skipped (recursion misses, no "Lost" line), all windows`, value: misses, unit: 'runs',
+        peer: 'runs made', peerValue: runs + misses, ratio: misses / (runs + misses),
+      });
+    }
     const every = [...results.values()].flat();
     const shared = every.filter((m) => m.foreignBpftraces > 0);
     const others = median(every.map((m) => ((m.machineUs - m.processUs) * m.rate) / 1e6));
@@ -238,7 +268,7 @@ export async function benchCostPerSession(ctx: BenchContext): Promise<BenchRow[]
           sat.set(col.key, [...(sat.get(col.key) ?? []), m.rate]);
           ctx.log(`  saturation ${r}/${p.saturationRuns} ${col.label}: ${fmt(m.rate)} sessions/s, ${m.processUs.toFixed(1)} µs/session${m.errors ? `, ${m.errors} errors` : ''}`);
         } catch (err) {
-          ctx.log(`  saturation ${col.label} failed: ${err instanceof Error ? err.message.split('\n')[0] : String(err)}`);
+          fail(col.key, `saturation: ${col.label}`, err);
         } finally {
           if (tracer) await tracer.stop();
         }
@@ -265,6 +295,7 @@ export async function benchCostPerSession(ctx: BenchContext): Promise<BenchRow[]
         series: [{ name: 'per-event printf (file)', points: steps.map((s) => [s.achieved, s.made ? s.printedClient / s.made : NaN] as [number, number]) }],
       });
     }
+    for (const [key, why] of failed) skipped(`${all.find((c) => c.key === key)!.label}: ${why}`);
     ctx.log(`cost-per-session took ${((Date.now() - t0) / 1000).toFixed(0)} s`);
     return rows;
   } finally {
@@ -287,7 +318,7 @@ async function settle(pids: number[]): Promise<void> {
   }
 }
 
-interface Added { rate: number; processUs: number; machineUs: number; tracerUs: number; bpfUs: number; bpfMisses: number; spread: string; runs: number }
+interface Added { rate: number; processUs: number; machineUs: number; tracerUs: number; bpfUs: number; bpfRuns: number; bpfMisses: number; spread: string; runs: number }
 
 /** "a-b" over the runs' values (µs/session), or the one value. */
 function spread(xs: number[]): string {
@@ -309,7 +340,7 @@ function added(results: Map<string, Measurement[]>, profile: string, rate: numbe
     rate: med(col, (m) => m.rate),
     processUs: med(col, (m) => m.processUs) - med(base, (m) => m.processUs),
     machineUs: med(col, (m) => m.machineUs) - med(base, (m) => m.machineUs),
-    tracerUs: med(col, (m) => m.tracerUs), bpfUs: med(col, (m) => m.bpfUs), bpfMisses: col.reduce((n, m) => n + m.bpfMisses, 0),
+    tracerUs: med(col, (m) => m.tracerUs), bpfUs: med(col, (m) => m.bpfUs), bpfRuns: col.reduce((n, m) => n + m.bpfRuns, 0), bpfMisses: col.reduce((n, m) => n + m.bpfMisses, 0),
     spread: spread(col.map((m) => m.processUs)), runs: base.length ? col.length : 0,
   };
 }
@@ -335,7 +366,7 @@ function cpuRows(results: Map<string, Measurement[]>, all: Array<{ key: TracerKe
         byKey.set(col.key, a);
         rows.push({
           bench: B, figure: `${at} ${col.label}: added CPU/session (${fmt(a.rate)}/s achieved; runs ${a.spread} µs in all; of it tracer processes ${a.tracerUs.toFixed(1)} µs, ` +
-            `BPF programs ${a.bpfUs.toFixed(1)} µs${a.bpfMisses ? `; ${a.bpfMisses} BPF runs skipped (recursion)` : ''})`,
+            `BPF programs ${a.bpfUs.toFixed(1)} µs${a.bpfMisses ? `; ${a.bpfMisses} of ${a.bpfRuns + a.bpfMisses} BPF runs skipped (recursion)` : ''})`,
           value: a.processUs, unit: 'µs', peer: 'added, machine-wide', peerValue: a.machineUs,
         });
       }
@@ -343,9 +374,10 @@ function cpuRows(results: Map<string, Measurement[]>, all: Array<{ key: TracerKe
       const ratioRow = (other: TracerKey, otherLabel: string, limit: number | undefined, barText: string) => {
         const o = byKey.get(other);
         if (!ts || !o) return;
-        const ratio = o.processUs > 0 ? Math.max(0, ts.processUs) / o.processUs : undefined;
+        // a difference below zero is within this run's noise: no ratio, no verdict
+        const ratio = o.processUs > 0 && ts.processUs >= 0 ? ts.processUs / o.processUs : undefined;
         rows.push({
-          bench: B, figure: `${at} tcpscope added vs ${otherLabel} added`, value: ts.processUs, unit: 'µs', peer: otherLabel, peerValue: o.processUs, ratio,
+          bench: B, figure: `${at} tcpscope added vs ${otherLabel} added${ts.processUs < 0 || o.processUs <= 0 ? ' (a difference below zero: within the noise)' : ''}`, value: ts.processUs, unit: 'µs', peer: otherLabel, peerValue: o.processUs, ratio,
           ...(limit !== undefined ? { bar: barText, met: ratio !== undefined ? ratio <= limit : undefined } : {}),
         });
       };

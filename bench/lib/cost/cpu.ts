@@ -69,23 +69,24 @@ export function scanProcesses(): { kthreads: Map<number, number>; ksoftirqd: num
  * program was already running on that CPU, e.g. interrupted by the softirq that fired this
  * one; always counted, and nothing else reports them: no "Lost" line).
  */
-export function bpfProgStats(pid: number): { runNs: number; misses: number } {
-  let runNs = 0, misses = 0;
+export function bpfProgStats(pid: number): { runNs: number; runs: number; misses: number } {
+  let runNs = 0, runs = 0, misses = 0;
   let fds: string[];
   try {
     fds = readdirSync(`/proc/${pid}/fd`);
   } catch {
-    return { runNs, misses };
+    return { runNs, runs, misses };
   }
   for (const fd of fds) {
     try {
       if (readlinkSync(`/proc/${pid}/fd/${fd}`) !== 'anon_inode:bpf-prog') continue;
       const info = readFileSync(`/proc/${pid}/fdinfo/${fd}`, 'utf8');
       runNs += Number(/run_time_ns:\s*(\d+)/.exec(info)?.[1] ?? 0);
+      runs += Number(/run_cnt:\s*(\d+)/.exec(info)?.[1] ?? 0);
       misses += Number(/recursion_misses:\s*(\d+)/.exec(info)?.[1] ?? 0);
     } catch { /* closed meanwhile */ }
   }
-  return { runNs, misses };
+  return { runNs, runs, misses };
 }
 
 const BPF_STATS = '/proc/sys/kernel/bpf_stats_enabled';
@@ -126,6 +127,7 @@ export function childPids(pid: number): number[] {
 export interface CpuSnapshot {
   groups: Map<string, Array<{ pid: number; ticks: number | undefined }>>;
   bpfNs: number;
+  bpfRuns: number;
   bpfMisses: number;
   foreignBpfNs: Map<number, number>;
   machine: MachineTicks;
@@ -138,21 +140,23 @@ export function snapshot(groups: Record<string, number[]>): CpuSnapshot {
   const g = new Map<string, Array<{ pid: number; ticks: number | undefined }>>();
   for (const [name, pids] of Object.entries(groups)) g.set(name, pids.map((pid) => ({ pid, ticks: processTicks(pid) })));
   const ours = new Set(Object.values(groups).flat());
-  let bpfNs = 0, bpfMisses = 0;
+  let bpfNs = 0, bpfRuns = 0, bpfMisses = 0;
   for (const pid of groups.tracer ?? []) {
     const st = bpfProgStats(pid);
     bpfNs += st.runNs;
+    bpfRuns += st.runs;
     bpfMisses += st.misses;
   }
   const scan = scanProcesses();
   const foreignBpfNs = new Map(scan.bpftrace.filter((p) => !ours.has(p)).map((p) => [p, bpfProgStats(p).runNs] as [number, number]));
-  return { groups: g, bpfNs, bpfMisses, foreignBpfNs, machine: machineTicks(), kthreads: scan.kthreads, ksoftirqd: scan.ksoftirqd, atNs: process.hrtime.bigint() };
+  return { groups: g, bpfNs, bpfRuns, bpfMisses, foreignBpfNs, machine: machineTicks(), kthreads: scan.kthreads, ksoftirqd: scan.ksoftirqd, atNs: process.hrtime.bigint() };
 }
 
 export interface CpuDelta {
   /** Ticks per group over the window; NaN when a process of the group vanished. */
   groups: Record<string, number>;
   bpfNs: number;
+  bpfRuns: number;
   bpfMisses: number;
   /** BPF run time of bpftrace processes not ours (present at both ends), and how many there were. */
   foreignBpfNs: number;
@@ -181,7 +185,7 @@ export function delta(a: CpuSnapshot, b: CpuSnapshot): CpuDelta {
   let foreignBpfNs = 0;
   for (const [pid, ns] of b.foreignBpfNs) foreignBpfNs += ns - (a.foreignBpfNs.get(pid) ?? ns);
   return {
-    groups, bpfNs: b.bpfNs - a.bpfNs, bpfMisses: b.bpfMisses - a.bpfMisses, foreignBpfNs, foreignBpftraces: new Set([...a.foreignBpfNs.keys(), ...b.foreignBpfNs.keys()]).size, machineBusy: b.machine.busy - a.machine.busy, machineSoftirq: b.machine.softirq - a.machine.softirq,
+    groups, bpfNs: b.bpfNs - a.bpfNs, bpfRuns: b.bpfRuns - a.bpfRuns, bpfMisses: b.bpfMisses - a.bpfMisses, foreignBpfNs, foreignBpftraces: new Set([...a.foreignBpfNs.keys(), ...b.foreignBpfNs.keys()]).size, machineBusy: b.machine.busy - a.machine.busy, machineSoftirq: b.machine.softirq - a.machine.softirq,
     kthreads, ksoftirqd: b.ksoftirqd - a.ksoftirqd, seconds: Number(b.atNs - a.atNs) / 1e9,
   };
 }

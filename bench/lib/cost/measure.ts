@@ -24,7 +24,8 @@ export interface Measurement {
   processUs: number;
   /** µs per session of the tracer's BPF programs (0 unless kernel.bpf_stats_enabled), inside the load's (or softirq) time. */
   bpfUs: number;
-  /** BPF program runs the kernel skipped (recursion) in the window: silently lost events. */
+  /** BPF program runs in the window (counted while bpf_stats_enabled), and the runs the kernel skipped (recursion): silently lost events. */
+  bpfRuns: number;
   bpfMisses: number;
   /** TCP segments retransmitted in both namespaces in the window, per 1000 sessions. */
   retransPerK: number;
@@ -95,6 +96,6 @@ export async function measure(groups: ProcessGroups, bed: Testbed, server: Child
   return {
     sessions: window.sessions, errors: window.errors, seconds: window.ms / 1000, rate: window.sessions / (window.ms / 1000),
     loadUs: us(d.groups.load!), tracerUs: us(d.groups.tracer!), processUs: us(d.groups.load! + d.groups.tracer!),
-    bpfUs: d.bpfNs / 1000 / n, bpfMisses: d.bpfMisses, retransPerK: ((retrans1 - retrans0) * 1000) / n, foreignBpftraces: d.foreignBpftraces, foreignBpfUs: d.foreignBpfNs / 1000 / n, machineUs: us(d.machineBusy), softirqUs: us(d.machineSoftirq), kthreadsUs: us(d.kthreads), ksoftirqdUs: us(d.ksoftirqd), exit,
+    bpfUs: d.bpfNs / 1000 / n, bpfRuns: d.bpfRuns, bpfMisses: d.bpfMisses, retransPerK: ((retrans1 - retrans0) * 1000) / n, foreignBpftraces: d.foreignBpftraces, foreignBpfUs: d.foreignBpfNs / 1000 / n, machineUs: us(d.machineBusy), softirqUs: us(d.machineSoftirq), kthreadsUs: us(d.kthreads), ksoftirqdUs: us(d.ksoftirqd), exit,
   };
 }
