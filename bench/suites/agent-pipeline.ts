@@ -29,9 +29,9 @@
 // `npm run bench -- --only=agent-pipeline [--quick]`
 import { bpftraceUnavailable, jsonSample, mapPrintLimit, printfLimit, type PrintLimit } from '../lib/agent/bpftrace-limit';
 import { heldBatchMemory } from '../lib/agent/batch-memory';
-import { createFakeNode } from '../lib/agent/fake-node';
+import { createFakeNode, type FakeNode } from '../lib/agent/fake-node';
 import { JsonTraceParser } from '../lib/agent/json-format';
-import { runPipeline, STAGES, timeBest } from '../lib/agent/pipeline';
+import { eachLine, runPipeline, STAGES, timeBest } from '../lib/agent/pipeline';
 import { type AgentRun, runRealAgent } from '../lib/agent/real-agent';
 import {
   chunks, intervalJson, intervalText, jsonMap, jsonPrintf, retransmitLine, sessionLine, sumIntervals, toBytes, TrafficModel, type Session,
@@ -44,30 +44,28 @@ const B = 'agent';
 const BAR = '>= 300k lines/s';
 const SESSIONS_PER_S = 20_000; // of the fake node: with 1 s flow intervals, ~13 sessions a flow
 
-/** Sessions a second represented by parsed records (flow sums count their sessions and failed connects). */
-function sessionsOf(records: TraceRecord[]): number {
-  let n = 0;
-  for (const r of records) {
-    if (r.kind === 'session') n++;
-    else if (r.kind === 'flow-sum') n += r.sessions + r.failedConnects;
-  }
-  return n;
+/** bpftrace's output for one format, as bytes (off the V8 heap, so that GC in the timed rounds
+ *  does not mark the benchmark's own data), with the sessions it stands for. */
+interface Output {
+  chunks: Buffer[];
+  bytes: number;
+  lines: number;
 }
 
-/** Parses text lines with one TraceParser; returns the sessions represented. */
-function parseText(lines: readonly string[]): number {
-  const p = new TraceParser(1_700_000_000_000_000);
-  let n = 0;
-  for (const l of lines) {
-    const o = p.parse(l);
-    if (o.type === 'record') n += sessionsOf([o.record]);
-    else if (o.type === 'records') n += sessionsOf(o.records);
-    else if (o.type === 'reject') throw new Error(`format comparison: rejected ${o.reason}: ${o.message}`);
-  }
-  return n;
+function output(lines: string[]): Output {
+  const buf = toBytes(lines);
+  return { chunks: chunks(buf), bytes: buf.length, lines: lines.length };
 }
 
-function parseJson(lines: readonly string[]): number {
+/** Text formats: bytes -> lines -> TraceParser (the pipeline's first two stages); the sessions represented. */
+function parseText(o: Output): number {
+  const c = runPipeline(o.chunks, undefined, 'parse');
+  if (c.rejected) throw new Error(`format comparison: ${c.rejected} lines rejected`);
+  return c.sessions;
+}
+
+/** JSON mode: bytes -> lines -> JSON.parse -> the same checks (json-format.ts); the sessions represented. */
+function parseJson(o: Output): number {
   const text = new TraceParser(1_700_000_000_000_000);
   const p = new JsonTraceParser(text);
   let n = 0;
@@ -75,12 +73,51 @@ function parseJson(lines: readonly string[]): number {
     if (r.kind === 'session') n++;
     else if (r.kind === 'flow-sum') n += r.sessions + r.failedConnects;
   };
-  for (const l of lines) p.parse(l, emit);
+  eachLine(o.chunks, (l) => p.parse(l, emit));
   if (p.rejected || text.rejectedTotal) throw new Error(`format comparison: JSON lines rejected (${p.rejected + text.rejectedTotal})`);
   return n;
 }
 
-const bytesOf = (lines: readonly string[]) => lines.reduce((n, l) => n + Buffer.byteLength(l) + 1, 0);
+interface Data {
+  s: Output;
+  r: Output;
+  flows: Output;
+  formats: Array<{ name: string; out: Output; json: boolean }>;
+  sessionsPerFlow: number;
+  flowsPerInterval: number;
+  intervals: number;
+  /** Map entries a session: a flow per session, and summed per flow. */
+  entriesPerSession: { perSession: number; summed: number };
+}
+
+/** Every output the suite reads, made once; the JS objects they were made from are gone when this returns. */
+function makeData(node: FakeNode, n: number): Data {
+  const model = new TrafficModel(node, 42);
+  const sessions = Array.from({ length: n }, () => model.session(SESSIONS_PER_S));
+  const sLines = sessions.map(sessionLine);
+  const ivs = sumIntervals(sessions, 1000);
+  const perSessionIvs = sumIntervals(sessions, 1000, true);
+  const flowLines = ivs.flatMap((iv, i) => intervalText(iv, (i & 1) as 0 | 1));
+  const flowKeys = ivs.reduce((k, iv) => k + new Set([...iv.maps.get('@ls')!.keys(), ...iv.maps.get('@lf')!.keys()]).size, 0);
+  const entries = (list: typeof ivs) => list.reduce((k, iv) => k + [...iv.maps.values()].reduce((m, x) => m + x.size, 0), 0) / n;
+  const sessionsPerFlow = n / flowKeys;
+  const s = output(sLines);
+  const flows = output(flowLines);
+  return {
+    s, flows,
+    r: output(Array.from({ length: n }, () => retransmitLine(model.retransmit()))),
+    formats: [
+      { name: 'printf text (S line, today)', out: s, json: false },
+      { name: 'printf in JSON mode', out: output(sLines.map(jsonPrintf)), json: true },
+      { name: 'map dump text, a flow per session', out: output(perSessionIvs.flatMap((iv, i) => intervalText(iv, (i & 1) as 0 | 1))), json: false },
+      { name: 'map dump in JSON mode, a flow per session', out: output(perSessionIvs.flatMap((iv, i) => intervalJson(iv, (i & 1) as 0 | 1))), json: true },
+      { name: `map dump text, summed per flow (today; ${sessionsPerFlow.toFixed(1)}/flow)`, out: flows, json: false },
+      { name: `map dump in JSON mode, summed per flow (${sessionsPerFlow.toFixed(1)}/flow)`, out: output(ivs.flatMap((iv, i) => intervalJson(iv, (i & 1) as 0 | 1))), json: true },
+    ],
+    sessionsPerFlow, flowsPerInterval: ivs.reduce((k, iv) => k + iv.maps.get('@ls')!.size, 0) / ivs.length, intervals: ivs.length,
+    entriesPerSession: { perSession: entries(perSessionIvs), summed: entries(ivs) },
+  };
+}
 
 /** Our renderers beside bpftrace -f json's real output for the same values: they must agree. */
 async function checkJsonShapes(ctx: BenchContext): Promise<string> {
@@ -111,24 +148,12 @@ export async function benchAgentPipeline(outer: BenchContext): Promise<BenchRow[
   const rows: BenchRow[] = [];
   const node = createFakeNode(100);
   try {
-    const N = ctx.quick ? 100_000 : 400_000;
+    const N = ctx.quick ? 100_000 : 250_000;
     const rounds = ctx.quick ? 1 : 3;
-    const model = new TrafficModel(node, 42);
-    const sessions = Array.from({ length: N }, () => model.session(SESSIONS_PER_S));
-    const sLines = sessions.map(sessionLine);
-    const rLines = Array.from({ length: N }, () => retransmitLine(model.retransmit()));
-    const ivs = sumIntervals(sessions, 1000);
-    const flowLines = ivs.flatMap((iv, i) => intervalText(iv, (i & 1) as 0 | 1));
-    const flowsPerIv = ivs.reduce((n, iv) => n + iv.maps.get('@ls')!.size, 0) / ivs.length;
-    const sessionsPerFlow = N / ivs.reduce((n, iv) => n + new Set([...iv.maps.get('@ls')!.keys(), ...iv.maps.get('@lf')!.keys()]).size, 0);
-    ctx.log(`agent: ${N} sessions of 100 pods at ${SESSIONS_PER_S}/s: ${ivs.length} flow intervals of ~${flowsPerIv.toFixed(0)} flows, ${sessionsPerFlow.toFixed(1)} sessions a flow, ${(flowLines.length / N).toFixed(2)} map lines a session`);
+    const data = makeData(node, N);
+    ctx.log(`agent: ${N} sessions of 100 pods at ${SESSIONS_PER_S}/s: ${data.intervals} flow intervals of ~${data.flowsPerInterval.toFixed(0)} flows, ${data.sessionsPerFlow.toFixed(1)} sessions a flow, ${(data.flows.lines / N).toFixed(2)} map lines a session`);
 
     // ---- the pipeline, bytes to encoded batches ----
-    const sets: Array<{ name: string; lines: string[] }> = [
-      { name: 'S lines (a session each)', lines: sLines },
-      { name: 'R lines (a retransmit each)', lines: rLines },
-      { name: `flow blocks (${sessionsPerFlow.toFixed(1)} sessions a flow)`, lines: flowLines },
-    ];
     let limit: PrintLimit | undefined;
     let why = bpftraceUnavailable();
     if (!why) {
@@ -140,19 +165,23 @@ export async function benchAgentPipeline(outer: BenchContext): Promise<BenchRow[
       }
     }
     if (why) ctx.log(`agent: bpftrace rows skipped: ${why}`);
+    const sets: Array<{ name: string; out: Output; flows: boolean }> = [
+      { name: 'S lines (a session each)', out: data.s, flows: false },
+      { name: 'R lines (a retransmit each)', out: data.r, flows: false },
+      { name: `flow blocks (${data.sessionsPerFlow.toFixed(1)} sessions a flow)`, out: data.flows, flows: true },
+    ];
     for (const set of sets) {
-      const data = chunks(toBytes(set.lines));
-      const t = timeBest(rounds, () => runPipeline(data, node.attributor, 'encode'));
+      const t = timeBest(rounds, () => runPipeline(set.out.chunks, node.attributor, 'encode'));
       const c = t.result;
       if (c.rejected) throw new Error(`agent pipeline: ${c.rejected} lines rejected in ${set.name}`);
       const linesPerS = c.lines / t.cpuS;
-      ctx.log(`agent: ${set.name}: ${c.lines} lines in ${t.cpuS.toFixed(2)} s CPU (${t.wallS.toFixed(2)} s wall), ${c.batches} batches, ${(c.bytes / Math.max(1, set.lines === flowLines ? c.flowRecords : c.sessions + c.retransmits)).toFixed(1)} B a record encoded, ${c.attributed} attributed`);
+      ctx.log(`agent: ${set.name}: ${c.lines} lines in ${t.cpuS.toFixed(2)} s CPU (${t.wallS.toFixed(2)} s wall), ${c.batches} batches, ${(c.bytes / Math.max(1, set.flows ? c.flowRecords : c.sessions + c.retransmits)).toFixed(1)} B a record encoded, ${c.attributed} attributed`);
       rows.push({
         bench: B, figure: `pipeline, one core: ${set.name}`, value: linesPerS, unit: 'lines/s',
         ...(limit ? { peer: 'bpftrace printing S lines (per CPU-s)', peerValue: limit.perCpuSecond, ratio: linesPerS / limit.perCpuSecond } : {}),
         bar: BAR, met: linesPerS >= 300_000,
       });
-      if (set.lines === flowLines) {
+      if (set.flows) {
         rows.push({ bench: B, figure: 'pipeline, one core: flow records', value: c.flowRecords / t.cpuS, unit: 'records/s' });
         rows.push({ bench: B, figure: 'pipeline, one core: sessions the flow records stand for', value: c.sessions / t.cpuS, unit: 'sessions/s', bar: '>= 300k events/s', met: c.sessions / t.cpuS >= 300_000 });
       }
@@ -164,11 +193,10 @@ export async function benchAgentPipeline(outer: BenchContext): Promise<BenchRow[
     }
 
     // where the time goes, S lines: each stage added in turn
-    const sData = chunks(toBytes(sLines));
     let prev = 0;
     const stageUs: string[] = [];
     for (const st of STAGES) {
-      const t = timeBest(rounds, () => runPipeline(sData, node.attributor, st));
+      const t = timeBest(rounds, () => runPipeline(data.s.chunks, node.attributor, st));
       const us = (t.cpuS / N) * 1e6;
       stageUs.push(`${st} +${(us - prev).toFixed(2)}`);
       rows.push({ bench: B, figure: `S lines up to ${st}`, value: N / t.cpuS, unit: 'lines/s' });
@@ -176,57 +204,48 @@ export async function benchAgentPipeline(outer: BenchContext): Promise<BenchRow[
     }
     ctx.log(`agent: µs a S line by stage: ${stageUs.join(', ')} (total ${prev.toFixed(2)})`);
 
-    // ---- output formats, the same sessions: parse only ----
-    const perSessionIvs = sumIntervals(sessions, 1000, true);
-    // each format's lines are made when measured and dropped after
-    const formats: Array<{ name: string; lines: () => string[]; json: boolean }> = [
-      { name: 'printf text (S line, today)', lines: () => sLines, json: false },
-      { name: 'printf in JSON mode', lines: () => sLines.map(jsonPrintf), json: true },
-      { name: 'map dump text, a flow per session', lines: () => perSessionIvs.flatMap((iv, i) => intervalText(iv, (i & 1) as 0 | 1)), json: false },
-      { name: 'map dump in JSON mode, a flow per session', lines: () => perSessionIvs.flatMap((iv, i) => intervalJson(iv, (i & 1) as 0 | 1)), json: true },
-      { name: `map dump text, summed per flow (today; ${sessionsPerFlow.toFixed(1)}/flow)`, lines: () => flowLines, json: false },
-      { name: `map dump in JSON mode, summed per flow (${sessionsPerFlow.toFixed(1)}/flow)`, lines: () => ivs.flatMap((iv, i) => intervalJson(iv, (i & 1) as 0 | 1)), json: true },
-    ];
+    // ---- output formats, the same sessions: bytes -> records ----
     const shapes = why ? 'JSON shapes as bpftrace 0.17 prints them (not checked: no bpftrace here)' : await checkJsonShapes(ctx);
     const parsed: Array<{ name: string; perS: number; bytes: number }> = [];
-    for (const f of formats) {
-      const lines = f.lines();
-      const t = timeBest(rounds, () => (f.json ? parseJson(lines) : parseText(lines)));
+    for (const f of data.formats) {
+      const t = timeBest(rounds, () => (f.json ? parseJson(f.out) : parseText(f.out)));
       if (t.result !== N) throw new Error(`format ${f.name}: parsed ${t.result} sessions, expected ${N}`);
-      parsed.push({ name: f.name, perS: N / t.cpuS, bytes: bytesOf(lines) / N });
+      parsed.push({ name: f.name, perS: N / t.cpuS, bytes: f.out.bytes / N });
     }
     const base = parsed[0]!;
     for (const p of parsed) {
-      rows.push({ bench: 'format', figure: `parse: ${p.name} (${p.bytes.toFixed(0)} B a session)`, value: p.perS, unit: 'sessions/s', peer: 'printf text', peerValue: base.perS, ratio: p.perS / base.perS });
+      rows.push({ bench: 'format', figure: `read: ${p.name} (${p.bytes.toFixed(0)} B a session)`, value: p.perS, unit: 'sessions/s', peer: 'printf text', peerValue: base.perS, ratio: p.perS / base.perS });
     }
-    ctx.log(`agent: format comparison, ${shapes}`);
+    ctx.log(`agent: format comparison (bytes -> lines -> records), ${shapes}`);
 
     // bpftrace's side of each format: what printing costs it, per session
     if (!why && !ctx.quick) {
       const printfJson = await printfLimit({ seconds: 5, json: true });
       const mapText = await mapPrintLimit({ seconds: 4, entries: 20_000 });
       const mapJson = await mapPrintLimit({ seconds: 4, entries: 20_000, json: true });
-      const entriesPerSession = (ivList: typeof ivs) => ivList.reduce((n, iv) => n + [...iv.maps.values()].reduce((m, x) => m + x.size, 0), 0) / N;
-      const eps1 = entriesPerSession(perSessionIvs), epsN = entriesPerSession(ivs);
+      const { perSession: eps1, summed: epsN } = data.entriesPerSession;
       const sides: Array<[string, number, number]> = [
         ['printf text (S line, today)', limit!.perCpuSecond, parsed[0]!.perS],
         ['printf in JSON mode', printfJson.perCpuSecond, parsed[1]!.perS],
         [`map dump text, a flow per session (${eps1.toFixed(1)} entries)`, mapText.perCpuSecond / eps1, parsed[2]!.perS],
-        [`map dump in JSON mode, a flow per session`, mapJson.perCpuSecond / eps1, parsed[3]!.perS],
+        ['map dump in JSON mode, a flow per session', mapJson.perCpuSecond / eps1, parsed[3]!.perS],
         [`map dump text, summed per flow (today; ${epsN.toFixed(2)} entries a session)`, mapText.perCpuSecond / epsN, parsed[4]!.perS],
         ['map dump in JSON mode, summed per flow', mapJson.perCpuSecond / epsN, parsed[5]!.perS],
       ];
       ctx.log(`agent: bpftrace map print: text ${mapText.perCpuSecond.toFixed(0)}, JSON ${mapJson.perCpuSecond.toFixed(0)} entries per CPU-second; printf JSON ${printfJson.perCpuSecond.toFixed(0)} lines per CPU-second`);
-      const us = (bt: number, parse: number) => 1e6 / bt + 1e6 / parse;
+      const us = (bt: number, read: number) => 1e6 / bt + 1e6 / read;
       const today = us(sides[0]![1], sides[0]![2]);
-      for (const [name, bt, parse] of sides) {
+      for (const [name, bt, read] of sides) {
         rows.push({ bench: 'format', figure: `bpftrace printing: ${name}`, value: bt, unit: 'sessions/CPU-s' });
-        rows.push({ bench: 'format', figure: `CPU a session, bpftrace print + agent parse: ${name}`, value: us(bt, parse), unit: 'µs', peer: 'printf text', peerValue: today, ratio: us(bt, parse) / today });
+        rows.push({ bench: 'format', figure: `CPU a session, bpftrace print + agent read: ${name}`, value: us(bt, read), unit: 'µs', peer: 'printf text', peerValue: today, ratio: us(bt, read) / today });
       }
     }
 
     // ---- memory: what a buffered batch holds, then the real agent at 50k lines/s ----
-    const held = heldBatchMemory(sLines, node.attributor, ctx.quick ? 10 : 40);
+    const heldLines: string[] = [];
+    eachLine(data.s.chunks, (l) => heldLines.push(l));
+    const held = heldBatchMemory(heldLines, node.attributor, ctx.quick ? 10 : 40);
+    heldLines.length = 0;
     rows.push({ bench: B, figure: `heap per unacknowledged batch held (${held.eventsPerBatch.toFixed(0)} events, Batch objects)`, value: held.heapPerBatch / 1048576, unit: 'MiB', peer: 'its encoded size', peerValue: held.encodedPerBatch / 1048576, ratio: held.heapPerBatch / held.encodedPerBatch });
 
     let idle: AgentRun | undefined, run: AgentRun | undefined;

@@ -79,7 +79,13 @@ export function runPipeline(chunks: readonly Buffer[], attributor: LocalAttribut
     else if (out.type === 'records') for (const r of out.records) onRecord(r);
     else if (out.type === 'reject') c.rejected++;
   };
-  // runner.ts: splitLines over a stream with setEncoding('utf8') (a StringDecoder)
+  eachLine(chunks, onLine);
+  batcher.stop();
+  return c;
+}
+
+/** runner.ts's splitLines over a stream with setEncoding('utf8') (a StringDecoder): fn for each line. */
+export function eachLine(chunks: readonly Buffer[], fn: (line: string) => void): void {
   const decoder = new StringDecoder('utf8');
   let rest = '';
   for (const buf of chunks) {
@@ -89,18 +95,16 @@ export function runPipeline(chunks: readonly Buffer[], attributor: LocalAttribut
       rest += chunk;
       continue;
     }
-    onLine(rest + chunk.slice(0, nl));
+    fn(rest + chunk.slice(0, nl));
     rest = '';
     let start = nl + 1;
     while ((nl = chunk.indexOf('\n', start)) !== -1) {
-      onLine(chunk.slice(start, nl));
+      fn(chunk.slice(start, nl));
       start = nl + 1;
     }
     rest = chunk.slice(start);
   }
-  if (rest) onLine(rest);
-  batcher.stop();
-  return c;
+  if (rest) fn(rest);
 }
 
 export interface Timed<T> {
