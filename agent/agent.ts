@@ -167,6 +167,7 @@ export async function startAgent(cfg: AgentConfig, deps: AgentDeps): Promise<Run
       }
       case 'flow-interval-end':
         counters.flowIntervals++;
+        batcher.flush(); // the interval is complete: send it now, not after the flush timer
         if (r.unaccounted > 0) {
           lose(LossReason.LOSS_REASON_MAP_FULL, r.unaccounted);
           mapFullLog.add(r.unaccounted, { closes: r.closes, flows: r.flows });

@@ -33,7 +33,7 @@ export const agentSettings = {
   bpftrace: setting('TCPSCOPE_BPFTRACE', 'bpftrace', z.string().min(1), 'bpftrace', 'bpftrace binary'),
   mapKeysMax: setting('BPFTRACE_MAP_KEYS_MAX', 'map-keys-max', positiveInt, 65536, 'bpftrace map size (sockets tracked at once; flows per interval)'),
   sessions: setting('TCPSCOPE_SESSIONS', 'sessions', z.enum(['flows', 'events']), 'flows', 'lifespans: flows = summed per flow in the kernel and sent each interval (the cheap always-on path); events = one event per session (several times the CPU per session, see README Performance)'),
-  flowIntervalMs: setting('TCPSCOPE_FLOW_INTERVAL_MS', 'flow-interval-ms', z.coerce.number().int().min(200).max(60_000).refine((v) => v % 2 === 0, 'must be even'), 1000, 'with --sessions flows: length of a flow interval (ms); sums reach the collector about 1.5 intervals after a session closes'),
+  flowIntervalMs: setting('TCPSCOPE_FLOW_INTERVAL_MS', 'flow-interval-ms', z.coerce.number().int().min(200).max(60_000).refine((v) => v % 100 === 0, 'must be a multiple of 100'), 1000, 'with --sessions flows: length of a flow interval (ms, a multiple of 100); a session reaches the collector within about an interval + 0.3 s of its close'),
   retransmitLimit: setting('TCPSCOPE_RETRANSMIT_LIMIT', 'retransmit-limit', z.coerce.number().int().min(0), 1000, 'with --sessions flows: retransmits reported one by one per flow interval; more are counted per flow and state in the kernel (0 = no limit)'),
   metricsPort: setting('TCPSCOPE_AGENT_METRICS_PORT', 'metrics-port', port, 0, 'Prometheus /metrics port (0 = off)'),
   kubernetes: setting('TCPSCOPE_KUBERNETES', 'kubernetes', bool, false, 'watch this node\'s pods to attribute sockets (kubeconfig or in-cluster)'),

@@ -82,7 +82,7 @@ export interface ProgramOptions {
   pid?: number;
   /** life: also report sessions born before tracing began (duration unknown). Default: agent yes, life no (as tcplife). */
   includeUnborn?: boolean;
-  /** agent: milliseconds per flow interval (sums are printed half an interval after it ends). Default 1000. */
+  /** agent: milliseconds per flow interval, a multiple of 100 (sums are printed 200 ms after it ends). Default 1000. */
   flowIntervalMs?: number;
   /** agent: retransmit events printed per interval; above it they are counted per flow in the kernel. 0 = no limit. Default 1000. */
   retransmitLimit?: number;
@@ -197,8 +197,8 @@ const FLOW_DOC = `//   F <start_ns> <end_ns>          a flow interval begins: th
 //   G <nsecs>                      the interval's sums are complete
 //
 // Double-buffered: the probes add into the maps of epoch @epoch (0 or 1); every interval
-// the epoch flips, and half an interval later the idle epoch is printed and cleared, so no
-// update lands between a print and its clear. Nothing per session leaves the kernel.`;
+// the epoch flips, and 200 ms later the idle epoch is printed and cleared, so no update
+// lands between a print and its clear. Nothing per session leaves the kernel.`;
 
 function errDoc(hasErr: boolean): string {
   return hasErr
@@ -381,18 +381,25 @@ function dumpEpoch(e: 0 | 1, indent: string): string {
   return [...FLOW_MAPS.map((m) => `print(${m}${e});`), ...FLOW_MAPS.map((m) => `clear(${m}${e});`)].map((l) => indent + l).join('\n');
 }
 
-/** Flips the epoch every interval and prints the idle one half an interval later. */
+/** Ticks of the flow clock: the epoch flips every interval, the idle one is printed PRINT_DELAY ticks later. */
+export const FLOW_TICK_MS = 100;
+const PRINT_DELAY_TICKS = 2;
+
+/** Flips the epoch every interval and prints the idle one 200 ms later (once no probe can still be adding to it). */
 function flowIntervalProbe(o: ProgramOptions, hasErr: boolean): string {
-  const half = Math.round((o.flowIntervalMs ?? DEFAULT_FLOW_INTERVAL_MS) / 2);
-  return `interval:ms:${half}
+  const ticks = (o.flowIntervalMs ?? DEFAULT_FLOW_INTERVAL_MS) / FLOW_TICK_MS;
+  const delay = Math.min(PRINT_DELAY_TICKS, ticks - 1);
+  return `interval:ms:${FLOW_TICK_MS}
 {
   @tick = @tick + 1;
-  if (@tick & 1) {
+  if (@tick % ${ticks} == 0) {
     // flip: the probes now add into the other epoch; this one rests until it is printed
     @epoch = 1 - @epoch;
     @ft[@epoch] = nsecs;
     @rlim = 0;
-  } else {
+  }
+  if (@tick % ${ticks} == ${delay} && @tick > ${ticks}) {
+    // ${delay * FLOW_TICK_MS} ms after the flip: a probe that read the old epoch has long finished
     $old = 1 - @epoch;
     printf("F %llu %llu\\n", @ft[$old], @ft[@epoch]);
     if ($old == 0) {
@@ -498,7 +505,7 @@ export function generateProgram(o: ProgramOptions, formats: KernelFormats): Gene
   const hasErr = formats.retransmit.fields.has('err');
   if (o.pid !== undefined && (!Number.isInteger(o.pid) || o.pid < 0)) throw new Error(`not a pid: ${o.pid}`);
   const flowMs = o.flowIntervalMs ?? DEFAULT_FLOW_INTERVAL_MS;
-  if (!Number.isInteger(flowMs) || flowMs < 200 || flowMs > 60_000 || flowMs % 2) throw new Error(`flow interval must be an even number of ms in 200..60000, got ${flowMs}`);
+  if (!Number.isInteger(flowMs) || flowMs < 200 || flowMs > 60_000 || flowMs % FLOW_TICK_MS) throw new Error(`flow interval must be a multiple of ${FLOW_TICK_MS} ms in 200..60000, got ${flowMs}`);
   const limit = o.retransmitLimit ?? DEFAULT_RETRANSMIT_LIMIT;
   if (!Number.isInteger(limit) || limit < 0) throw new Error(`retransmit limit must be a whole number >= 0, got ${limit}`);
   for (const id of o.cgroupIds ?? []) if (!Number.isSafeInteger(id) || id < 1) throw new Error(`not a cgroup id: ${id}`);

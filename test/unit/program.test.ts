@@ -121,9 +121,9 @@ test('the agent sums lifespans per flow in the kernel, double-buffered, and prin
   assert.match(p.text, /if \(@epoch == 0\) \{\n\s+if \(args->oldstate == 2\) \{\n\s+@lf0\[\$cg, \$ns, \$la, \$ra, \$lp, \$rp, \$d\] = count\(\);/);
   assert.match(p.text, /@ls1\[\$cg, \$ns, \$la, \$ra, \$lp, \$rp, \$d\] = count\(\);/);
   assert.match(p.text, /@lh0\[\$cg, \$ns, \$la, \$ra, \$lp, \$rp, \$d, \$hb\] = count\(\);/);
-  // half an interval per tick: flip on odd ticks, print the idle epoch on even ones
-  assert.match(p.text, /interval:ms:1000\n\{\n  @tick = @tick \+ 1;\n  if \(@tick & 1\) \{/);
-  assert.match(p.text, /\$old = 1 - @epoch;\n    printf\("F %llu %llu\\n", @ft\[\$old\], @ft\[@epoch\]\);\n    if \(\$old == 0\) \{\n      print\(@ls0\);/);
+  // a 100 ms clock: flip every 20 ticks (2 s), print the idle epoch 2 ticks (200 ms) later
+  assert.match(p.text, /interval:ms:100\n\{\n  @tick = @tick \+ 1;\n  if \(@tick % 20 == 0\) \{\n    \/\/ flip/);
+  assert.match(p.text, /if \(@tick % 20 == 2 && @tick > 20\) \{[^\n]*\n[^\n]*\n    \$old = 1 - @epoch;\n    printf\("F %llu %llu\\n", @ft\[\$old\], @ft\[@epoch\]\);\n    if \(\$old == 0\) \{\n      print\(@ls0\);/);
   assert.match(p.text, /print\(@rfail\);\n    printf\("G %llu\\n", nsecs\);/);
   // retransmits: per event up to the limit, then counted per flow and state
   assert.match(p.text, /if \(@rlim < 50\) \{\n\s+@rlim = @rlim \+ 1;/);
@@ -134,7 +134,7 @@ test('the agent sums lifespans per flow in the kernel, double-buffered, and prin
   assert.ok(end.indexOf('print(@ls0)') < end.indexOf('clear(@ls0)'));
   const unlimited = generateProgram({ kind: 'agent', retransmitLimit: 0 }, fixtureFormats()).text;
   assert.doesNotMatch(unlimited, /@rlim </);
-  assert.throws(() => generateProgram({ kind: 'agent', flowIntervalMs: 999 }, fixtureFormats()), /even number of ms/);
+  assert.throws(() => generateProgram({ kind: 'agent', flowIntervalMs: 950 }, fixtureFormats()), /multiple of 100 ms/);
   assert.throws(() => generateProgram({ kind: 'agent', cgroupIds: [5] }, fixtureFormats()), /cgroup filter is for per-session programs/);
 });
 
