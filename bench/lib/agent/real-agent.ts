@@ -128,6 +128,10 @@ export async function runRealAgent(opts: { linesPerS: number; seconds: number; s
     const end = t0 + opts.seconds * 1000;
     while (Date.now() < end) {
       await new Promise((r) => setTimeout(r, opts.sampleMs ?? 250));
+      if (agent.child.exitCode !== null || agent.child.signalCode !== null || !fs.existsSync(`/proc/${pid}/status`)) {
+        const fatal = agent.out.find((l) => /FATAL ERROR|heap out of memory|Reached heap limit/.test(l));
+        throw new Error(`the agent exited during the run (${agent.child.exitCode ?? agent.child.signalCode}): ${fatal ?? agent.out.slice(-3).join(' | ')}`);
+      }
       samples.push(rssKiB(pid));
       if (++k % 4 === 0) {
         const m = await agentMetrics(metricsPort);
