@@ -122,25 +122,41 @@ export async function runRealAgent(opts: { linesPerS: number; seconds: number; s
     const pid = agent.child.pid!;
     const tck = opts.clkTck ?? 100;
     const samples: number[] = [];
-    const m0 = await agentMetrics(metricsPort);
+    const proc = agent;
+    const gone = async (): Promise<Error | undefined> => {
+      // a process out of heap takes a while to print its last words and abort
+      for (let i = 0; i < 50 && proc.child.exitCode === null && proc.child.signalCode === null; i++) await new Promise((r) => setTimeout(r, 100));
+      if (proc.child.exitCode === null && proc.child.signalCode === null) return undefined;
+      const fatal = proc.out.find((l) => /FATAL ERROR|heap out of memory|Reached heap limit/.test(l));
+      return new Error(`the agent exited during the run (${proc.child.exitCode ?? proc.child.signalCode}): ${fatal ?? proc.out.slice(-3).join(' | ')}`);
+    };
+    const metrics = () => agentMetrics(metricsPort).catch(async (err: Error) => {
+      throw (await gone()) ?? new Error(`agent /metrics: ${err.message}${err.cause instanceof Error ? `: ${err.cause.message}` : ''}`);
+    });
+    const m0 = await metrics();
     let bufferedBatchesMax = 0, bufferedBytesMax = 0, heapUsedMax = 0, k = 0;
     const c0 = cpuTicks(pid), t0 = Date.now();
     const end = t0 + opts.seconds * 1000;
     while (Date.now() < end) {
       await new Promise((r) => setTimeout(r, opts.sampleMs ?? 250));
-      if (agent.child.exitCode !== null || agent.child.signalCode !== null || !fs.existsSync(`/proc/${pid}/status`)) {
-        const fatal = agent.out.find((l) => /FATAL ERROR|heap out of memory|Reached heap limit/.test(l));
-        throw new Error(`the agent exited during the run (${agent.child.exitCode ?? agent.child.signalCode}): ${fatal ?? agent.out.slice(-3).join(' | ')}`);
+      const exited = proc.child.exitCode !== null || proc.child.signalCode !== null || !fs.existsSync(`/proc/${pid}/status`);
+      const died = exited ? await gone() : undefined;
+      if (died) throw died;
+      let rss: number;
+      try {
+        rss = rssKiB(pid);
+      } catch (err) {
+        throw (await gone()) ?? err;
       }
-      samples.push(rssKiB(pid));
+      samples.push(rss);
       if (++k % 4 === 0) {
-        const m = await agentMetrics(metricsPort);
+        const m = await metrics();
         bufferedBatchesMax = Math.max(bufferedBatchesMax, m.buffered);
         bufferedBytesMax = Math.max(bufferedBytesMax, m.bufferedBytes);
         heapUsedMax = Math.max(heapUsedMax, m.heapUsed);
       }
     }
-    const m1 = await agentMetrics(metricsPort);
+    const m1 = await metrics();
     const wallS = (Date.now() - t0) / 1000;
     const cpu = (cpuTicks(pid) - c0) / tck / wallS;
     await agent.stop();
