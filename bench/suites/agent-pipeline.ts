@@ -11,21 +11,21 @@
 // lines (today's S line), as map dumps (today's flow block; a flow per session, and summed
 // per flow) and in bpftrace's JSON mode (-f json: printf text wrapped in JSON, a map as one
 // JSON object), parsed side by side; as root also what bpftrace itself spends printing each.
-// Conclusion (full run of the commit that wrote this, 2 cores, shared): keep the text
-// formats, and keep summing in the kernel.
-//  - JSON costs more on both sides and buys nothing the line checks do not give: the agent
-//    parses JSON-wrapped S lines at 0.60x the text rate and JSON map dumps at 0.78x (JSON.parse
-//    first, then the same field checks on the same strings); bpftrace prints JSON printf
-//    lines at 0.77x (66k vs 85k a CPU-second) and JSON map entries at 0.79x (110k vs 140k).
-//    Per session, bpftrace + parser: 13.4 µs as an S line, 17.9 µs as JSON.
-//  - bpftrace, not our parser, is the ceiling for per-session lines: it prints ~85k S lines a
-//    CPU-second; the parser reads ~600k, the whole pipeline runs at ~140k (the Batcher is the
-//    largest stage, see the stage rows).
-//  - Map dumps cost bpftrace ~7 µs an entry: one flow per session (5 entries) is 43.5 µs a
-//    session, 3x an S line, but summed per flow (13 sessions a flow, ~1 entry a session) a
-//    session costs 8.0 µs, 0.59x. In user space alone summing wins from ~4-5 sessions a flow
+// Conclusion (full runs on the shared 2-core machine, 2026-11-26): keep the text formats, and
+// keep summing in the kernel.
+//  - JSON costs more on both sides and buys nothing the line checks do not already give: the
+//    agent reads JSON-wrapped S lines at 0.57x the text rate and JSON map dumps at 0.81x
+//    (JSON.parse first, then the same field checks on the same strings); bpftrace prints JSON
+//    printf lines at 0.82x its text rate (64k vs 79k a CPU-second) and JSON map entries at
+//    0.82-0.93x. Per session, bpftrace + agent: 14.4 µs as an S line, 18.5 µs as JSON (1.29x).
+//  - bpftrace, not the parser, is the ceiling for per-session lines: it prints ~80k S lines a
+//    CPU-second; the agent reads ~600k and runs its whole pipeline at ~130k (the Batcher is
+//    the largest stage: see the "S lines up to" rows).
+//  - Map dumps cost bpftrace ~8 µs an entry: one flow per session (5 entries) is 49 µs a
+//    session, 3.4x an S line; summed per flow (13 sessions a flow, ~1 entry a session) a
+//    session costs 9.0 µs, 0.62x. In user space alone the sums win from ~4 sessions a flow
 //    an interval; the kernel's side (PRODUCT.md: printing a session 35-115 µs, summing 3-10)
-//    favours the sums further.
+//    favours them further.
 // `npm run bench -- --only=agent-pipeline [--quick]`
 import { bpftraceUnavailable, jsonSample, mapPrintLimit, printfLimit, type PrintLimit } from '../lib/agent/bpftrace-limit';
 import { heldBatchMemory } from '../lib/agent/batch-memory';

@@ -11,7 +11,11 @@
 //    one connection each).
 // Where one collector stops keeping up, by two criteria, both reported, the lower one wins:
 // the SQLite checkpoint of one bucket's flows takes longer than the 10 s between checkpoints
-// (extrapolated linearly from the largest size measured), or the heap passes a 2 GiB budget.
+// (interpolated between the sizes measured, or extrapolated linearly past the largest), or
+// the heap passes a 2 GiB budget. Last full run (2026-11-26, shared 2-core VM): the
+// checkpoint comes first, at ~250-450k flows a bucket (1M known flows: 22-48 s wall); the
+// heap (aggregator ~1.9 KB + SQLite flow ids ~230 B a flow) at ~1M flows; a memory-only
+// collector (2 h of 10 s buckets kept, ~1.4 KB a flow-bucket) at ~2.2k always-active flows.
 // `npm run bench -- --only=scaling [--quick]`
 import { flowScaling, type FlowScale } from '../lib/scaling/flows';
 import { registryBytesPerAgent, streamScaling } from '../lib/scaling/agents';

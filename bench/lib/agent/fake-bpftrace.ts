@@ -3,8 +3,8 @@
 // <program.bt>` it ignores the program, prints the attach banner and our ready line, then
 // S lines (one R line in 50) at TCPSCOPE_BENCH_LINES_PER_S, paced every 10 ms, with times
 // from CLOCK_MONOTONIC as bpftrace's nsecs. It waits when the agent stops reading (the pipe
-// is full) instead of buffering, and at exit writes the lines it printed to
-// TCPSCOPE_BENCH_FAKE_REPORT when set. SIGINT (the runner's stop) ends it.
+// is full) instead of buffering, and at exit writes the lines it printed and the seconds it
+// ran to TCPSCOPE_BENCH_FAKE_REPORT when set. SIGINT (the runner's stop) ends it.
 import * as fs from 'node:fs';
 import { retransmitLine, sessionLine, TrafficModel, type NodeShape } from './traffic';
 
@@ -28,8 +28,9 @@ function main(): void {
   const nsecs = () => process.hrtime.bigint().toString();
   let written = 0;
   const report = process.env.TCPSCOPE_BENCH_FAKE_REPORT;
+  const started = process.hrtime.bigint();
   const done = () => {
-    if (report) fs.writeFileSync(report, JSON.stringify({ lines: written }));
+    if (report) fs.writeFileSync(report, JSON.stringify({ lines: written, seconds: Number(process.hrtime.bigint() - started) / 1e9 }));
     process.exit(0);
   };
   process.on('SIGINT', done);

@@ -163,9 +163,10 @@ export async function runRealAgent(opts: { linesPerS: number; seconds: number; s
     const status = await (await fetch(`http://${http}/api/v1/status`)).json() as { agents?: Array<{ sessions?: number | string; retransmits?: number | string }> };
     const a = status.agents?.[0];
     const delivered = Number(a?.sessions ?? 0) + Number(a?.retransmits ?? 0);
-    const printed = fs.existsSync(report) ? (JSON.parse(fs.readFileSync(report, 'utf8')) as { lines: number }).lines : NaN;
-    // delivery ran from the agent's start to its stop: about the sampled time plus the stop's drain
-    const ranS = opts.seconds;
+    // the stand-in ran from the agent's start to its stop, as did delivery
+    const fake = fs.existsSync(report) ? JSON.parse(fs.readFileSync(report, 'utf8')) as { lines: number; seconds: number } : { lines: NaN, seconds: NaN };
+    const printed = fake.lines;
+    const ranS = fake.seconds;
     const rss = samples.filter(Number.isFinite);
     return {
       linesPerS: opts.linesPerS, printedPerS: printed / ranS, deliveredPerS: delivered / ranS,
