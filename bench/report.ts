@@ -47,12 +47,35 @@ export function fmt(v: number): string {
   return v.toFixed(2);
 }
 
+/** Splits text into lines of at most `width` characters, at spaces where it can. */
+function wrap(text: string, width: number): string[] {
+  const out: string[] = [];
+  let rest = text;
+  while (rest.length > width) {
+    let cut = rest.lastIndexOf(' ', width);
+    if (cut <= 0) cut = width;
+    out.push(rest.slice(0, cut));
+    rest = rest.slice(cut).trimStart();
+  }
+  out.push(rest);
+  return out;
+}
+
+const FIGURE_WIDTH = 72;
+
+/** The table: one row per figure; a long figure wraps onto continuation lines (results.json keeps it whole). */
 export function printTable(rows: BenchRow[]): string {
   const head = ['BENCH', 'FIGURE', 'VALUE', 'PEER / LIMIT', 'PEER VALUE', 'RATIO', 'BAR', 'MET'];
-  const body = rows.map((r) => [
-    r.bench, r.figure, `${fmt(r.value)} ${r.unit}`, r.peer ?? '', r.peerValue !== undefined ? fmt(r.peerValue) : '',
-    r.ratio !== undefined ? r.ratio.toFixed(2) : '', r.bar ?? '', r.met === undefined ? '' : r.met ? 'yes' : 'NO',
-  ]);
+  const body: string[][] = [];
+  for (const r of rows) {
+    const figure = wrap(r.figure, FIGURE_WIDTH);
+    const peer = wrap(r.peer ?? '', 40);
+    body.push([
+      r.bench, figure[0]!, `${fmt(r.value)} ${r.unit}`, peer[0]!, r.peerValue !== undefined ? fmt(r.peerValue) : '',
+      r.ratio !== undefined ? r.ratio.toFixed(2) : '', r.bar ?? '', r.met === undefined ? '' : r.met ? 'yes' : 'NO',
+    ]);
+    for (let i = 1; i < Math.max(figure.length, peer.length); i++) body.push(['', figure[i] ? `  ${figure[i]}` : '', '', peer[i] ?? '', '', '', '', '']);
+  }
   const all = [head, ...body];
   const w = head.map((_, i) => Math.max(...all.map((r) => r[i]!.length)));
   return all.map((r) => r.map((c, i) => c.padEnd(w[i]!)).join('  ').trimEnd()).join('\n');
