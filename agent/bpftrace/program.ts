@@ -225,6 +225,30 @@ ${indent}  ${line(6)}
 ${indent}}`;
 }
 
+// Both lifespan probes (per session, and summed per flow) keep the same per-socket state:
+// the birth time and the direction, and read the same exact payload bytes at CLOSE.
+const SOCKET_BOOKKEEPING = `  $k = (uint64)args->skaddr;
+  $new = args->newstate;
+  // birth: the first state below FIN_WAIT1 (4) (SYN_SENT for connect, SYN_RECV for accept)
+  if ($new < 4 && @birth[$k] == 0) {
+    @birth[$k] = nsecs;
+  }
+  if ($new == 2) {
+    @dir[$k] = 1;
+  }
+  if ($new == 3) {
+    @dir[$k] = 2;
+  }`;
+
+const PAYLOAD_BYTES = `      $sk = (struct sock *)args->skaddr;
+      $tp = (struct tcp_sock *)args->skaddr;
+      $tx = $tp->bytes_sent - $tp->bytes_retrans;
+      $rx = $tp->bytes_received;
+      // the peer's FIN advanced rcv_nxt and bytes_received by one (SOCK_DONE = bit 1)
+      if ((($sk->__sk_common.skc_flags >> 1) & 1) && $rx > 0) {
+        $rx = $rx - 1;
+      }`;
+
 function lifeProbe(o: ProgramOptions): string {
   const includeUnborn = o.includeUnborn ?? o.kind === 'agent';
   const closeFilter = and(portTest('sport', checkPorts(o.localPorts, 'local ports')), portTest('dport', checkPorts(o.remotePorts, 'remote ports')),
@@ -236,18 +260,7 @@ function lifeProbe(o: ProgramOptions): string {
   return `tracepoint:sock:inet_sock_set_state
 /${and('args->protocol == 6', familyTest(o.family), socketTest(o))}/
 {
-  $k = (uint64)args->skaddr;
-  $new = args->newstate;
-  // birth: the first state below FIN_WAIT1 (4) (SYN_SENT for connect, SYN_RECV for accept)
-  if ($new < 4 && @birth[$k] == 0) {
-    @birth[$k] = nsecs;
-  }
-  if ($new == 2) {
-    @dir[$k] = 1;
-  }
-  if ($new == 3) {
-    @dir[$k] = 2;
-  }
+${SOCKET_BOOKKEEPING}
   // the process: meaningful at connect() (SYN_SENT) and close() (LAST_ACK) only
   if ($new == 2 || $new == 9) {
     @skpid[$k] = pid;
@@ -256,14 +269,7 @@ function lifeProbe(o: ProgramOptions): string {
   if ($new == 7) {
     $b = @birth[$k];
     if (${reportTest}) {${closeFilter ? `\n    if (${closeFilter}) {` : ''}
-      $sk = (struct sock *)args->skaddr;
-      $tp = (struct tcp_sock *)args->skaddr;
-      $tx = $tp->bytes_sent - $tp->bytes_retrans;
-      $rx = $tp->bytes_received;
-      // the peer's FIN advanced rcv_nxt and bytes_received by one (SOCK_DONE = bit 1)
-      if ((($sk->__sk_common.skc_flags >> 1) & 1) && $rx > 0) {
-        $rx = $rx - 1;
-      }
+${PAYLOAD_BYTES}
       $dur = $b != 0 ? (nsecs - $b) / 1000 : 0;
 ${printfByFamily('      ', 'S %llu', '%llu %llu %llu %u %u %u %llu %d %d %u %d %s',
     ['nsecs'],
@@ -323,30 +329,12 @@ function flowLifeProbe(o: ProgramOptions): string {
   return `tracepoint:sock:inet_sock_set_state
 /${and('args->protocol == 6', familyTest(o.family))}/
 {
-  $k = (uint64)args->skaddr;
-  $new = args->newstate;
-  // birth: the first state below FIN_WAIT1 (4) (SYN_SENT for connect, SYN_RECV for accept)
-  if ($new < 4 && @birth[$k] == 0) {
-    @birth[$k] = nsecs;
-  }
-  if ($new == 2) {
-    @dir[$k] = 1;
-  }
-  if ($new == 3) {
-    @dir[$k] = 2;
-  }
+${SOCKET_BOOKKEEPING}
   if ($new == 7) {
     $b = @birth[$k];
     // born before tracing: only sockets that were connected (not listeners, not never-connected)
     if ($b != 0 || (args->oldstate != 10 && args->oldstate != 7)) {
-      $sk = (struct sock *)args->skaddr;
-      $tp = (struct tcp_sock *)args->skaddr;
-      $tx = $tp->bytes_sent - $tp->bytes_retrans;
-      $rx = $tp->bytes_received;
-      // the peer's FIN advanced rcv_nxt and bytes_received by one (SOCK_DONE = bit 1)
-      if ((($sk->__sk_common.skc_flags >> 1) & 1) && $rx > 0) {
-        $rx = $rx - 1;
-      }
+${PAYLOAD_BYTES}
 ${flowKeyCode('      ')}
       // duration bucket: 4 * floor(log2(us)) + the next two bits + 1
       $hb = (uint64)0;
