@@ -39,7 +39,8 @@ function run(cmd: string, args: string[], timeoutMs = 20_000): Promise<string> {
   });
 }
 
-function listNamespaces(): string[] {
+/** Names of the network namespaces `ip netns` knows. */
+export function listNamespaces(): string[] {
   try {
     return readdirSync('/run/netns');
   } catch {
@@ -47,7 +48,8 @@ function listNamespaces(): string[] {
   }
 }
 
-function alive(pid: number): boolean {
+/** The process exists (EPERM: it exists, owned by someone else). */
+export function processAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;
@@ -56,13 +58,16 @@ function alive(pid: number): boolean {
   }
 }
 
-/** Deletes tcps- namespaces whose creating process is gone (left by crashed runs). */
-export function removeStaleNamespaces(): string[] {
+/**
+ * Deletes namespaces named `<prefix><pid>-...` whose creating process is gone (left by
+ * crashed runs): tests use tcps-, the benchmarks their own prefixes.
+ */
+export function removeStaleNamespaces(prefix = NS_PREFIX): string[] {
   const removed: string[] = [];
   for (const ns of listNamespaces()) {
-    if (!ns.startsWith(NS_PREFIX)) continue;
-    const pid = Number(/^tcps-(\d+)-/.exec(ns)?.[1]);
-    if (pid && alive(pid)) continue;
+    if (!ns.startsWith(prefix)) continue;
+    const pid = Number(/^(\d+)-/.exec(ns.slice(prefix.length))?.[1]);
+    if (pid && processAlive(pid)) continue;
     try {
       execFileSync('ip', ['netns', 'del', ns], { stdio: 'ignore' });
       removed.push(ns);

@@ -4,7 +4,8 @@
 // (its pid gone) are removed first; cleanup() removes ours and kills what runs inside, and
 // runs on exit too.
 import { type ChildProcess, execFile, execFileSync, spawn } from 'node:child_process';
-import { readdirSync } from 'node:fs';
+
+import { listNamespaces, removeStaleNamespaces as removeStaleNamespacesWithPrefix } from '../../../test/lib/netns';
 
 export const NS_PREFIX = 'tcpsf-';
 
@@ -25,32 +26,11 @@ function run(cmd: string, args: string[]): Promise<string> {
     (err ? reject(new Error(`${cmd} ${args.join(' ')}: ${String(errOut).trim() || err.message}`)) : resolve(out))));
 }
 
-function namespaces(): string[] {
-  try {
-    return readdirSync('/run/netns');
-  } catch {
-    return [];
-  }
-}
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
-/** Deletes tcpsf- namespaces whose creating process is gone. */
+/** Deletes NS_PREFIX namespaces whose creating process is gone (test/lib/netns.ts does it for any prefix). */
 export function removeStaleNamespaces(): void {
-  for (const ns of namespaces()) {
-    const pid = Number(new RegExp(`^${NS_PREFIX}(\\d+)-`).exec(ns)?.[1]);
-    if (!pid || alive(pid)) continue;
-    try {
-      execFileSync('ip', ['netns', 'del', ns], { stdio: 'ignore' });
-    } catch { /* gone meanwhile */ }
-  }
+  removeStaleNamespacesWithPrefix(NS_PREFIX);
 }
 
 /** A /24 of 198.18.0.0/15 that no namespace (ours or anyone's) and not the host use. */
@@ -60,7 +40,7 @@ async function freeSubnet(): Promise<number> {
     for (const m of out.matchAll(/inet 198\.(18|19)\.(\d+)\./g)) used.add((m[1] === '19' ? 256 : 0) + Number(m[2]));
   };
   scan(await run('ip', ['-4', '-o', 'addr', 'show']).catch(() => ''));
-  for (const ns of namespaces()) scan(await run('ip', ['-n', ns, '-4', '-o', 'addr', 'show']).catch(() => ''));
+  for (const ns of listNamespaces()) scan(await run('ip', ['-n', ns, '-4', '-o', 'addr', 'show']).catch(() => ''));
   for (let i = 0; i < 200; i++) {
     const n = 1 + Math.floor(Math.random() * 510);
     if (!used.has(n)) return n;

@@ -4,7 +4,8 @@
 // TSO/GSO/GRO off, so every segment is a packet). remove() is synchronous so signal handlers
 // can call it; stale namespaces of dead bench runs are removed at creation.
 import { execFileSync } from 'node:child_process';
-import { readdirSync } from 'node:fs';
+
+import { listNamespaces, removeStaleNamespaces as removeStaleNamespacesWithPrefix } from '../../../test/lib/netns';
 
 export const BED_PREFIX = 'tcpsb-';
 
@@ -31,41 +32,17 @@ function run(cmd: string, args: string[]): string {
   }
 }
 
-function namespaces(): string[] {
-  try {
-    return readdirSync('/run/netns');
-  } catch {
-    return [];
-  }
-}
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
-/** Deletes tcpsb- namespaces whose creating process is gone. */
+/** Deletes BED_PREFIX namespaces whose creating process is gone (test/lib/netns.ts does it for any prefix). */
 export function removeStaleBeds(): string[] {
-  const removed: string[] = [];
-  for (const ns of namespaces()) {
-    const pid = Number(new RegExp(`^${BED_PREFIX}(\\d+)-`).exec(ns)?.[1]);
-    if (!pid || alive(pid)) continue;
-    try {
-      execFileSync('ip', ['netns', 'del', ns], { stdio: 'ignore' });
-      removed.push(ns);
-    } catch { /* gone meanwhile */ }
-  }
-  return removed;
+  return removeStaleNamespacesWithPrefix(BED_PREFIX);
 }
 
 /** A /24 of 198.18.0.0/15 that no live namespace uses (so nobody else's traffic mixes with ours). */
 function freeSubnet(): [number, number] {
   const used = new Set<string>();
-  for (const ns of namespaces()) {
+  for (const ns of listNamespaces()) {
     try {
       const out = run('ip', ['-n', ns, '-4', '-o', 'addr', 'show']);
       for (const m of out.matchAll(/inet 198\.(18|19)\.(\d+)\./g)) used.add(`${m[1]}.${m[2]}`);
